@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * <ulp/patch.h> - what a patch author writes against.
+ *
+ * A patch is an ELF shared object that defines one `struct ulp_patch`
+ * through ULP_PATCH().  ulp reads that descriptor from the file (so a patch
+ * can be checked without a target) and again from the target once loaded.
+ * The layout is ABI: fields are only ever appended, and `abi_version`
+ * changes when a field's meaning does.
+ */
+#ifndef ULP_PATCH_H
+#define ULP_PATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ULP_ABI_VERSION 1
+
+/* The name of the descriptor symbol every patch exports. */
+#define ULP_PATCH_SYMBOL "ulp_patch_descriptor"
+
+struct ulp_object;
+
+struct ulp_callbacks {
+	/* Return 0, or a negative errno to refuse the patch for this object. */
+	int (*pre_patch)(struct ulp_object *obj);
+	void (*post_patch)(struct ulp_object *obj);
+	void (*pre_unpatch)(struct ulp_object *obj);
+	void (*post_unpatch)(struct ulp_object *obj);
+};
+
+struct ulp_func {
+	/* Name of the function to replace in the object. */
+	const char *old_name;
+	/* The replacement; same prototype as the old function. */
+	void *new_func;
+	/*
+	 * 1-based position among local symbols of that name in the object's
+	 * symbol table, for static functions present more than once.  0 means
+	 * "the name must be unique".
+	 */
+	unsigned long old_sympos;
+	/* Filled by ulp once the patch is loaded in a target. */
+	void *old_func;
+};
+
+/* What an object is doing while its callbacks run (ulp_object_describe()). */
+enum ulp_object_state {
+	ULP_OBJECT_LIVE = 0,
+	ULP_OBJECT_COMING = 1,
+	ULP_OBJECT_GOING = 2,
+};
+
+struct ulp_object {
+	/* DT_SONAME of a shared object (its file name if it has none); NULL = main program. */
+	const char *name;
+	struct ulp_func *funcs;
+	struct ulp_callbacks callbacks;
+	/* Optional: lowercase hex GNU build-id the object must have. */
+	const char *build_id;
+	/* Filled by ulp. */
+	int state;
+	bool patched;
+};
+
+struct ulp_state {
+	unsigned long id;
+	unsigned int version;
+	void *data;
+};
+
+/* A reference to a (possibly static) symbol of the target, filled at load. */
+struct ulp_symbol_ref {
+	const char *object; /* "main" or NULL for the main program, else a SONAME */
+	const char *name;
+	unsigned long sympos;
+	void **addr;
+};
+
+struct ulp_patch {
+	unsigned int abi_version;
+	unsigned int struct_size;
+	const char *name;
+	struct ulp_object *objs;
+	struct ulp_state *states;
+	bool replace;
+	struct ulp_symbol_ref *symbols;
+};
+
+/*
+ * ULP_PATCH("name", .objs = objs, ...) defines the patch descriptor.  The
+ * object must not be `static`: ulp finds it by its exported name.
+ */
+#define ULP_PATCH(patch_name, ...)                                                                 \
+	__attribute__((used, visibility("default"))) struct ulp_patch ulp_patch_descriptor = {     \
+		.abi_version = ULP_ABI_VERSION,                                                    \
+		.struct_size = sizeof(struct ulp_patch),                                           \
+		.name = (patch_name),                                                              \
+		__VA_ARGS__                                                                        \
+	}
+
+/*
+ * The patch's printk: one line in the target's event log, as
+ * "<patch>: <text>", ordered with ulp's own lines.  Provided by libulp-rt.so,
+ * which is loaded into every patched process before any patch.
+ */
+void ulp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "main", or "libx.so -> [ULP_OBJECT_LIVE] Normal state" and the like. */
+const char *ulp_object_describe(const struct ulp_object *obj);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ULP_PATCH_H */

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Code generation: the entry jump written over a function's prologue, the
+ * per-function slot it jumps to, and the trampoline that keeps the original
+ * function callable (its displaced prologue relocated with Zydis).
+ *
+ * Nothing here touches a process: inputs are bytes and addresses, outputs are
+ * bytes.  That keeps it unit-testable.
+ */
+#ifndef ULP_CODEGEN_H
+#define ULP_CODEGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ULP_JMP_REL32_LEN 5
+#define ULP_ENDBR64_LEN 4
+#define ULP_PROLOGUE_MAX_INSNS 16
+#define ULP_TRAMPOLINE_MAX 160
+
+/*
+ * Slot layout (ULP_SLOT_SIZE bytes, 16-byte aligned, one per patched function):
+ *
+ *   +0   transition dispatch:  cmpb $1, %fs:tls_offset   ; this thread patched?
+ *                              jne  1f
+ *                              jmp  *new_ptr(%rip)
+ *                           1: jmp  *prev_ptr(%rip)
+ *   +32  steady entry:         jmp  *new_ptr(%rip)
+ *   +48  new_ptr  (.quad)      the version threads in the patched state run
+ *   +56  prev_ptr (.quad)      the version the others run (usually the trampoline)
+ *   +64  trampoline:           relocated displaced instructions
+ *                              jmp *back_ptr(%rip)   ; back to func's first undisplaced byte
+ *                              back_ptr (.quad)
+ *   padding with int3 up to ULP_SLOT_SIZE
+ */
+#define ULP_SLOT_SIZE 256
+#define ULP_SLOT_DISPATCH_OFF 0
+#define ULP_SLOT_STEADY_OFF 32
+#define ULP_SLOT_NEW_PTR_OFF 48
+#define ULP_SLOT_PREV_PTR_OFF 56
+#define ULP_SLOT_TRAMP_OFF 64
+
+/* The value of the per-thread state byte that selects new_ptr in the dispatch. */
+#define ULP_THREAD_PATCHED 1
+#define ULP_THREAD_UNPATCHED 0
+#define ULP_THREAD_IDLE 0xff
+
+struct ulp_prologue {
+	uint64_t func_addr;     /* the function's entry */
+	uint64_t patch_addr;    /* where the entry jump goes: func_addr, or +4 after endbr64 */
+	size_t displaced_len;   /* bytes displaced from patch_addr, >= 5, on an instruction boundary */
+	uint8_t orig[32];       /* the original displaced bytes */
+	size_t nr_insns;        /* instructions displaced */
+	uint8_t insn_off[ULP_PROLOGUE_MAX_INSNS];  /* offset of each from patch_addr */
+	uint8_t reloc_off[ULP_PROLOGUE_MAX_INSNS]; /* offset of its relocated copy in tramp */
+	uint8_t tramp[ULP_TRAMPOLINE_MAX];         /* trampoline bytes, including the jump back */
+	size_t tramp_len;
+	uint64_t tramp_addr;    /* where tramp will live in the target */
+};
+
+/*
+ * Decide how to redirect the function whose code is code[0..size) at func_addr
+ * in the target, and build its trampoline for tramp_addr.  Refuses (negative
+ * errno, message via ulp_errorf naming the function address and the reason):
+ *   -ENOSPC   function shorter than the bytes that must be displaced
+ *   -ENOTSUP  a call, ret, or undecodable instruction among the displaced bytes
+ *   -ELOOP    a branch anywhere in the function back into the displaced bytes
+ *   -ERANGE   a relocated RIP-relative operand or branch out of reach of tramp_addr
+ */
+int ulp_prologue_build(const uint8_t *code, size_t size, uint64_t func_addr, uint64_t tramp_addr,
+		       struct ulp_prologue *out);
+
+/*
+ * A thread stopped at rip inside [patch_addr, patch_addr + displaced_len)
+ * must continue in the trampoline instead.  Gives the equivalent address, or
+ * -EINVAL if rip is not at the start of a displaced instruction.
+ */
+int ulp_prologue_map_rip(const struct ulp_prologue *p, uint64_t rip, uint64_t *new_rip);
+
+/* jmp rel32 at `from` to `to`; -ERANGE if out of reach. */
+int ulp_encode_jmp_rel32(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_REL32_LEN]);
+
+/*
+ * Fill a whole slot for slot_addr: dispatch with tls_offset (offset of the
+ * state byte from %fs base, usually negative), the new/prev pointers, and the
+ * trampoline from p (p->tramp_addr must equal slot_addr + ULP_SLOT_TRAMP_OFF).
+ */
+int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_offset,
+		   uint64_t new_func, uint64_t prev_func, const struct ulp_prologue *p);
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static __thread char ulp_error_buf[1024];
+
+int ulp_errorf(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ulp_error_buf, sizeof(ulp_error_buf), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int ulp_error_prefix(int err, const char *fmt, ...)
+{
+	char prefix[512], old[sizeof(ulp_error_buf)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, ulp_error_buf, sizeof(old));
+	if (old[0])
+		snprintf(ulp_error_buf, sizeof(ulp_error_buf), "%s: %s", prefix, old);
+	else
+		snprintf(ulp_error_buf, sizeof(ulp_error_buf), "%s: %s", prefix, strerror(-err));
+	return err;
+}
+
+const char *ulp_last_error(void)
+{
+	return ulp_error_buf;
+}
+
+void ulp_error_clear(void)
+{
+	ulp_error_buf[0] = '\0';
+}

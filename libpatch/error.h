@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Error context: engine functions return 0 or a negative errno and leave a
+ * human-readable explanation for the user in a per-thread buffer.
+ */
+#ifndef ULP_ERROR_H
+#define ULP_ERROR_H
+
+/* Record the message and return err (a negative errno) for `return ulp_errorf(...)`. */
+int ulp_errorf(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prefix the current message with more context: "<prefix>: <old message>". */
+int ulp_error_prefix(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The last message set on this thread ("" if none). */
+const char *ulp_last_error(void);
+
+void ulp_error_clear(void);
+
+#endif
