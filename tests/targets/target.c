@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: MIT
+/*
+ * target.c - the program the integration tests patch.
+ *
+ * Built several times (see CMakeLists.txt): target_basic (PIE, default
+ * flags), target_endbr (-fcf-protection=full) and target_nopie (-no-pie).
+ *
+ * Reads one command per line from stdin and answers with exactly one line
+ * on stdout (flushed), so a test can send a command and wait for its reply:
+ *
+ *   call N        compute(N)=R
+ *   helper1 N     helper1(N)=R      (static helper() of helper1.c, x*10)
+ *   helper2 N     helper2(N)=R      (static helper() of helper2.c, x*100)
+ *   tiny          tiny()=R          (a 3-byte function, too short to patch)
+ *   sigmask       sigmask=HEX       (main thread's blocked signals, bit N-1 = signal N)
+ *   eintr         eintr=K           (EINTRs seen by blocking calls so far)
+ *   values        values=A,B,...    (distinct results seen by worker threads)
+ *   churn         churn=K           (threads created and joined so far)
+ *   quit          (exits 0, prints nothing)
+ *
+ * Options (threads are all running before "ready" is printed):
+ *   --sleeper           a thread in clock_nanosleep() and one blocked in read()
+ *   --threads N         N threads calling compute(5) in a tight loop
+ *   --thread-churn N    N threads creating and joining short-lived threads
+ *   --hammer-malloc N   N threads doing malloc/free in a loop
+ *   --hammer-dlopen N   N threads doing dlopen/dlclose of libdlhammer.so
+ *   --exit-after MS     exit(0) on its own after MS milliseconds
+ *
+ * The functions under test (compute.c, helper1.c, helper2.c) live in their
+ * own files, compiled without optimization: each gets the classic
+ * "push %rbp; mov %rsp,%rbp; ..." prologue, longer than the 5-byte jump ulp
+ * writes at a function entry.  tiny() alone is meant to be too short.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef DLHAMMER_PATH
+#define DLHAMMER_PATH "libdlhammer.so"
+#endif
+
+int compute(int x);
+int call_helper1(int x);
+int call_helper2(int x);
+
+/*
+ * tiny: "xor %eax,%eax; ret", 3 bytes, shorter than the 5-byte jump ulp
+ * writes at a function entry.
+ */
+int tiny(void);
+__asm__(".text\n"
+	".globl tiny\n"
+	".type tiny, @function\n"
+	"tiny:\n"
+	"\txorl %eax, %eax\n"
+	"\tret\n"
+	".size tiny, .-tiny\n");
+
+static atomic_long eintr_count;
+static atomic_long churn_count;
+
+/* Distinct values returned by compute(5) in worker threads. */
+#define NVALUES 1024
+static atomic_bool seen[NVALUES];
+static atomic_int seen_other; /* first value outside [0, NVALUES) */
+static atomic_bool any_other;
+
+static void record(int v)
+{
+	if (v >= 0 && v < NVALUES) {
+		if (!atomic_load_explicit(&seen[v], memory_order_relaxed))
+			atomic_store(&seen[v], true);
+	} else if (!atomic_exchange(&any_other, true)) {
+		atomic_store(&seen_other, v);
+	}
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+static void start_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	int err = pthread_create(&t, NULL, fn, arg);
+
+	if (err) {
+		errno = err;
+		die("pthread_create");
+	}
+	pthread_detach(t);
+}
+
+static void *sleeper_thread(void *arg)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
+
+	(void)arg;
+	for (;;) {
+		if (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) == EINTR)
+			atomic_fetch_add(&eintr_count, 1);
+	}
+	return NULL;
+}
+
+static void *reader_thread(void *arg)
+{
+	int fds[2];
+	char c;
+
+	(void)arg;
+	if (pipe(fds))
+		die("pipe");
+	/* Nobody ever writes: read() blocks forever unless interrupted. */
+	for (;;) {
+		ssize_t n = read(fds[0], &c, 1);
+
+		if (n < 0 && errno == EINTR)
+			atomic_fetch_add(&eintr_count, 1);
+		else if (n <= 0)
+			die("read(pipe)");
+	}
+	return NULL;
+}
+
+static void *compute_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		record(compute(5));
+	return NULL;
+}
+
+static void *short_thread(void *arg)
+{
+	(void)arg;
+	record(compute(5));
+	return NULL;
+}
+
+static void *churn_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_t t;
+		int err = pthread_create(&t, NULL, short_thread, NULL);
+
+		if (err == EAGAIN) {
+			usleep(1000);
+			continue;
+		}
+		if (err) {
+			errno = err;
+			die("pthread_create(churn)");
+		}
+		pthread_join(t, NULL);
+		atomic_fetch_add(&churn_count, 1);
+	}
+	return NULL;
+}
+
+static void *malloc_thread(void *arg)
+{
+	unsigned int seed = (unsigned int)(unsigned long)arg;
+	void *slots[64] = { 0 };
+
+	for (;;) {
+		unsigned int i = rand_r(&seed) % 64;
+
+		free(slots[i]);
+		slots[i] = malloc(1 + rand_r(&seed) % 8192);
+		if (!slots[i])
+			die("malloc");
+		memset(slots[i], 0xa5, 1);
+	}
+	return NULL;
+}
+
+static void *dlopen_thread(void *arg)
+{
+	const char *path = arg;
+
+	for (;;) {
+		void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		int (*fn)(int);
+
+		if (!h) {
+			fprintf(stderr, "dlopen(%s): %s\n", path, dlerror());
+			exit(2);
+		}
+		fn = (int (*)(int))dlsym(h, "dlhammer_value");
+		if (!fn || fn(1) != 42) {
+			fprintf(stderr, "dlhammer_value missing or wrong\n");
+			exit(2);
+		}
+		dlclose(h);
+	}
+	return NULL;
+}
+
+static void *exit_thread(void *arg)
+{
+	long ms = (long)arg;
+
+	usleep(ms * 1000);
+	exit(0);
+	return NULL;
+}
+
+static void print_sigmask(void)
+{
+	unsigned long long mask = 0;
+	sigset_t set;
+
+	if (pthread_sigmask(SIG_BLOCK, NULL, &set))
+		die("pthread_sigmask");
+	for (int sig = 1; sig <= 64; sig++) {
+		if (sigismember(&set, sig) == 1)
+			mask |= 1ULL << (sig - 1);
+	}
+	printf("sigmask=%016llx\n", mask);
+}
+
+static void print_values(void)
+{
+	bool first = true;
+
+	printf("values=");
+	for (int v = 0; v < NVALUES; v++) {
+		if (!atomic_load(&seen[v]))
+			continue;
+		printf("%s%d", first ? "" : ",", v);
+		first = false;
+	}
+	if (atomic_load(&any_other))
+		printf("%s%d", first ? "" : ",", atomic_load(&seen_other));
+	printf("\n");
+}
+
+static long count_arg(int argc, char **argv, int *i)
+{
+	char *end;
+	long n;
+
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "%s needs a number\n", argv[*i]);
+		exit(2);
+	}
+	n = strtol(argv[++*i], &end, 10);
+	if (*end || n < 0) {
+		fprintf(stderr, "bad number '%s'\n", argv[*i]);
+		exit(2);
+	}
+	return n;
+}
+
+static void handle(const char *line)
+{
+	int n;
+
+	if (sscanf(line, "call %d", &n) == 1)
+		printf("compute(%d)=%d\n", n, compute(n));
+	else if (sscanf(line, "helper1 %d", &n) == 1)
+		printf("helper1(%d)=%d\n", n, call_helper1(n));
+	else if (sscanf(line, "helper2 %d", &n) == 1)
+		printf("helper2(%d)=%d\n", n, call_helper2(n));
+	else if (!strcmp(line, "tiny"))
+		printf("tiny()=%d\n", tiny());
+	else if (!strcmp(line, "sigmask"))
+		print_sigmask();
+	else if (!strcmp(line, "eintr"))
+		printf("eintr=%ld\n", atomic_load(&eintr_count));
+	else if (!strcmp(line, "values"))
+		print_values();
+	else if (!strcmp(line, "churn"))
+		printf("churn=%ld\n", atomic_load(&churn_count));
+	else if (!strcmp(line, "quit"))
+		exit(0);
+	else
+		printf("error: unknown command '%s'\n", line);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dlhammer = getenv("ULP_DLHAMMER");
+	long sleeper = 0, threads = 0, churn = 0, hmalloc = 0, hdlopen = 0, exit_ms = -1;
+	char *line = NULL;
+	size_t cap = 0;
+	sigset_t block;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--sleeper"))
+			sleeper = 1;
+		else if (!strcmp(argv[i], "--threads"))
+			threads = count_arg(argc, argv, &i);
+		else if (!strcmp(argv[i], "--thread-churn"))
+			churn = count_arg(argc, argv, &i);
+		else if (!strcmp(argv[i], "--hammer-malloc"))
+			hmalloc = count_arg(argc, argv, &i);
+		else if (!strcmp(argv[i], "--hammer-dlopen"))
+			hdlopen = count_arg(argc, argv, &i);
+		else if (!strcmp(argv[i], "--exit-after"))
+			exit_ms = count_arg(argc, argv, &i);
+		else {
+			fprintf(stderr, "unknown option '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!dlhammer)
+		dlhammer = DLHAMMER_PATH;
+
+	/*
+	 * A non-empty signal mask (inherited by every thread) so a test can
+	 * see that patching leaves it exactly as it was.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	if (pthread_sigmask(SIG_BLOCK, &block, NULL))
+		die("pthread_sigmask");
+
+	if (sleeper) {
+		start_thread(sleeper_thread, NULL);
+		start_thread(reader_thread, NULL);
+	}
+	for (long i = 0; i < threads; i++)
+		start_thread(compute_thread, NULL);
+	for (long i = 0; i < churn; i++)
+		start_thread(churn_thread, NULL);
+	for (long i = 0; i < hmalloc; i++)
+		start_thread(malloc_thread, (void *)(i + 1));
+	for (long i = 0; i < hdlopen; i++)
+		start_thread(dlopen_thread, (void *)dlhammer);
+	if (exit_ms >= 0)
+		start_thread(exit_thread, (void *)exit_ms);
+
+	printf("ready\n");
+	fflush(stdout);
+
+	for (;;) {
+		ssize_t n;
+
+		errno = 0;
+		n = getline(&line, &cap, stdin);
+		if (n < 0) {
+			if (errno == EINTR) {
+				atomic_fetch_add(&eintr_count, 1);
+				clearerr(stdin);
+				continue;
+			}
+			break;
+		}
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		handle(line);
+	}
+	free(line);
+	return 0;
+}
