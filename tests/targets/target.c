@@ -24,7 +24,7 @@
  *   --thread-churn N    N threads creating and joining short-lived threads
  *   --hammer-malloc N   N threads doing malloc/free in a loop
  *   --hammer-dlopen N   N threads doing dlopen/dlclose of libdlhammer.so
- *   --exit-after MS     exit(0) on its own after MS milliseconds
+ *   --exit-after MS     exit(0) on its own MS milliseconds after "ready"
  *
  * The functions under test (compute.c, helper1.c, helper2.c) live in their
  * own files, compiled without optimization: each gets the classic
@@ -341,11 +341,12 @@ int main(int argc, char **argv)
 		start_thread(malloc_thread, (void *)(i + 1));
 	for (long i = 0; i < hdlopen; i++)
 		start_thread(dlopen_thread, (void *)dlhammer);
-	if (exit_ms >= 0)
-		start_thread(exit_thread, (void *)exit_ms);
 
 	printf("ready\n");
 	fflush(stdout);
+	/* After "ready", so even --exit-after 0 is seen starting. */
+	if (exit_ms >= 0)
+		start_thread(exit_thread, (void *)exit_ms);
 
 	for (;;) {
 		ssize_t n;
