@@ -46,16 +46,17 @@
 #define ULP_THREAD_IDLE 0xff
 
 struct ulp_prologue {
-	uint64_t func_addr;     /* the function's entry */
-	uint64_t patch_addr;    /* where the entry jump goes: func_addr, or +4 after endbr64 */
-	size_t displaced_len;   /* bytes displaced from patch_addr, >= 5, on an instruction boundary */
-	uint8_t orig[32];       /* the original displaced bytes */
-	size_t nr_insns;        /* instructions displaced */
-	uint8_t insn_off[ULP_PROLOGUE_MAX_INSNS];  /* offset of each from patch_addr */
+	uint64_t func_addr; /* the function's entry */
+	uint64_t patch_addr; /* where the entry jump goes: func_addr, or +4 after endbr64 */
+	size_t displaced_len; /* bytes displaced from patch_addr, >= 5, on an instruction boundary
+			       */
+	uint8_t orig[32]; /* the original displaced bytes */
+	size_t nr_insns; /* instructions displaced */
+	uint8_t insn_off[ULP_PROLOGUE_MAX_INSNS]; /* offset of each from patch_addr */
 	uint8_t reloc_off[ULP_PROLOGUE_MAX_INSNS]; /* offset of its relocated copy in tramp */
-	uint8_t tramp[ULP_TRAMPOLINE_MAX];         /* trampoline bytes, including the jump back */
+	uint8_t tramp[ULP_TRAMPOLINE_MAX]; /* trampoline bytes, including the jump back */
 	size_t tramp_len;
-	uint64_t tramp_addr;    /* where tramp will live in the target */
+	uint64_t tramp_addr; /* where tramp will live in the target */
 };
 
 /*

@@ -26,10 +26,10 @@ int ulp_error_prefix(int err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, ulp_error_buf, sizeof(old));
-	if (old[0])
-		snprintf(ulp_error_buf, sizeof(ulp_error_buf), "%s: %s", prefix, old);
-	else
-		snprintf(ulp_error_buf, sizeof(ulp_error_buf), "%s: %s", prefix, strerror(-err));
+	/* Truncating a long message is fine; the start carries the context. */
+	if (snprintf(ulp_error_buf, sizeof(ulp_error_buf), "%s: %s", prefix,
+		     old[0] ? old : strerror(-err)) < 0)
+		ulp_error_buf[0] = '\0';
 	return err;
 }
 

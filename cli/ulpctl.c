@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/* ulpctl: a thin client of ulpd.  Exit 0 only when the asked-for state was reached. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "client.h"
+
+#define ULPCTL_DEFAULT_SOCKET "/run/ulp/ulpd.sock"
+
+static const char ulpctl_usage_text[] =
+	"Usage: ulpctl [--socket PATH] COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  apply PATCH.so -p PID [--no-wait] [--timeout SEC]   apply a live patch\n"
+	"  revert NAME -p PID                                  revert an applied patch\n"
+	"  check PATCH.so [-p PID]                             validate only; nothing changes\n"
+	"  status [-p PID] [--json]                            show applied patches\n"
+	"  log -p PID                                          show a process's event log\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket PATH   ulpd's socket (default $ULP_SOCKET or " ULPCTL_DEFAULT_SOCKET ")\n"
+	"  -h, --help          show this help (also after a command)\n"
+	"  -V, --version       show the version\n"
+	"\n"
+	"Exit status: 0 when the requested state was reached, 1 on error, 2 on bad usage.\n";
+
+struct ulpctl_args {
+	const char *socket;
+	const char *cmd;
+	const char *operand;
+	long pid;
+	long timeout;
+	int json;
+	int no_wait;
+};
+
+static int ulpctl_usage(FILE *out, int status)
+{
+	fputs(ulpctl_usage_text, out);
+	return status;
+}
+
+static int ulpctl_parse_pid(const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v <= 0 || v > INT_MAX) {
+		fprintf(stderr, "ulpctl: invalid PID '%s'\n", s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "no-wait", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	/* Permute so options may come before or after the command. */
+	while ((c = getopt_long(argc, argv, "s:p:t:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			a->socket = optarg;
+			break;
+		case 'p':
+			if (ulpctl_parse_pid(optarg, &a->pid) < 0)
+				return 2;
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		case 't': {
+			char *end;
+
+			a->timeout = strtol(optarg, &end, 10);
+			if (*end || a->timeout <= 0) {
+				fprintf(stderr, "ulpctl: invalid timeout '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'n':
+			a->no_wait = 1;
+			break;
+		case 'h':
+			exit(ulpctl_usage(stdout, 0));
+		case 'V':
+			printf("ulpctl %s\n", ULP_VERSION);
+			exit(0);
+		default:
+			return ulpctl_usage(stderr, 2);
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "ulpctl: missing command\n");
+		return ulpctl_usage(stderr, 2);
+	}
+	a->cmd = argv[optind++];
+	if (optind < argc)
+		a->operand = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "ulpctl: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+static void ulpctl_print_status(struct json_object *reply)
+{
+	struct json_object *procs;
+
+	if (!json_object_object_get_ex(reply, "processes", &procs))
+		return;
+	if (json_object_array_length(procs) == 0)
+		printf("no patched processes\n");
+	for (size_t i = 0; i < json_object_array_length(procs); i++) {
+		struct json_object *p = json_object_array_get_idx(procs, i), *v, *patches;
+
+		json_object_object_get_ex(p, "pid", &v);
+		printf("process %d", json_object_get_int(v));
+		json_object_object_get_ex(p, "exe", &v);
+		printf(" (%s)\n", json_object_get_string(v));
+		json_object_object_get_ex(p, "patches", &patches);
+		if (json_object_array_length(patches) == 0)
+			printf("  no patches\n");
+		for (size_t j = 0; j < json_object_array_length(patches); j++) {
+			struct json_object *pa = json_object_array_get_idx(patches, j), *objs, *x;
+
+			json_object_object_get_ex(pa, "name", &x);
+			printf("  patch '%s':", json_object_get_string(x));
+			json_object_object_get_ex(pa, "enabled", &x);
+			printf(" enabled=%d", json_object_get_boolean(x));
+			json_object_object_get_ex(pa, "transition", &x);
+			printf(" transition=%d", json_object_get_boolean(x));
+			json_object_object_get_ex(pa, "replace", &x);
+			printf(" replace=%d", json_object_get_boolean(x));
+			json_object_object_get_ex(pa, "stack_order", &x);
+			printf(" stack_order=%d\n", json_object_get_int(x));
+			json_object_object_get_ex(pa, "objects", &objs);
+			for (size_t k = 0; k < json_object_array_length(objs); k++) {
+				struct json_object *o = json_object_array_get_idx(objs, k), *funcs;
+
+				json_object_object_get_ex(o, "name", &x);
+				printf("    object '%s':", json_object_get_string(x));
+				json_object_object_get_ex(o, "patched", &x);
+				printf(" patched=%d\n", json_object_get_boolean(x));
+				json_object_object_get_ex(o, "functions", &funcs);
+				for (size_t f = 0; f < json_object_array_length(funcs); f++) {
+					struct json_object *fn = json_object_array_get_idx(funcs,
+											   f),
+							   *y;
+
+					json_object_object_get_ex(fn, "old_name", &y);
+					printf("      %s", json_object_get_string(y));
+					json_object_object_get_ex(fn, "old_addr", &y);
+					printf(" %s", json_object_get_string(y));
+					json_object_object_get_ex(fn, "new_addr", &y);
+					printf(" -> %s\n", json_object_get_string(y));
+				}
+			}
+		}
+	}
+}
+
+static int ulpctl_need(const struct ulpctl_args *a, bool operand, bool pid, const char *what)
+{
+	if (operand && !a->operand) {
+		fprintf(stderr, "ulpctl: %s: missing %s\n", a->cmd, what);
+		return 2;
+	}
+	if (pid && !a->pid) {
+		fprintf(stderr, "ulpctl: %s: missing -p PID\n", a->cmd);
+		return 2;
+	}
+	return 0;
+}
+
+/* ulpd may run in another directory: send it an absolute path. */
+static int ulpctl_abs_patch(const char *path, char *out)
+{
+	if (!realpath(path, out)) {
+		fprintf(stderr, "ulpctl: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ulpctl_args a = { .socket = getenv("ULP_SOCKET") };
+	struct json_object *req, *reply = NULL, *v;
+	char patch[PATH_MAX];
+	int ret;
+
+	ret = ulpctl_parse(argc, argv, &a);
+	if (ret)
+		return ret;
+	if (!a.socket)
+		a.socket = ULPCTL_DEFAULT_SOCKET;
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string(a.cmd));
+	if (strcmp(a.cmd, "apply") == 0 || strcmp(a.cmd, "check") == 0) {
+		bool is_apply = a.cmd[0] == 'a';
+
+		ret = ulpctl_need(&a, true, is_apply, "PATCH.so");
+		if (!ret && ulpctl_abs_patch(a.operand, patch) < 0)
+			ret = 1;
+		if (!ret)
+			json_object_object_add(req, "patch", json_object_new_string(patch));
+		if (is_apply) {
+			json_object_object_add(req, "wait", json_object_new_boolean(!a.no_wait));
+			json_object_object_add(req, "timeout", json_object_new_int64(a.timeout));
+		}
+	} else if (strcmp(a.cmd, "revert") == 0) {
+		ret = ulpctl_need(&a, true, true, "NAME");
+		if (!ret)
+			json_object_object_add(req, "name", json_object_new_string(a.operand));
+	} else if (strcmp(a.cmd, "status") == 0) {
+		ret = a.operand ? (fprintf(stderr, "ulpctl: status takes no operand\n"), 2) : 0;
+	} else if (strcmp(a.cmd, "log") == 0) {
+		ret = ulpctl_need(&a, false, true, NULL);
+	} else {
+		fprintf(stderr, "ulpctl: unknown command '%s'\n", a.cmd);
+		ret = ulpctl_usage(stderr, 2);
+	}
+	if (!ret && a.pid)
+		json_object_object_add(req, "pid", json_object_new_int64(a.pid));
+	if (!ret)
+		ret = ulpctl_request(a.socket, req, &reply) < 0 ? 1 : 0;
+	json_object_put(req);
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(reply, "ok", &v) || !json_object_get_boolean(v)) {
+		json_object_object_get_ex(reply, "error", &v);
+		fprintf(stderr, "ulpctl: %s\n", v ? json_object_get_string(v) : "request failed");
+		json_object_put(reply);
+		return 1;
+	}
+	if (strcmp(a.cmd, "status") == 0) {
+		if (a.json) {
+			struct json_object *procs, *out = json_object_new_object();
+
+			json_object_object_get_ex(reply, "processes", &procs);
+			json_object_object_add(out, "processes", json_object_get(procs));
+			printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+			json_object_put(out);
+		} else {
+			ulpctl_print_status(reply);
+		}
+	} else if (strcmp(a.cmd, "log") == 0) {
+		struct json_object *lines;
+
+		json_object_object_get_ex(reply, "lines", &lines);
+		for (size_t i = 0; lines && i < json_object_array_length(lines); i++)
+			printf("%s\n", json_object_get_string(json_object_array_get_idx(lines, i)));
+	} else {
+		json_object_object_get_ex(reply, "message", &v);
+		printf("%s\n", json_object_get_string(v));
+	}
+	json_object_put(reply);
+	return 0;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine's view of one target process and the patches applied to it.
+ * ulpd owns these objects; every operation attaches to the process, works,
+ * and detaches again, so between requests the target runs untraced.
+ */
+#ifndef ULP_ENGINE_H
+#define ULP_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "codegen.h"
+#include "patch_file.h"
+
+struct ulp_process;
+struct ulp_symbols;
+
+struct ulp_applied_func {
+	const struct ulp_patch_func_info *info;
+	uint64_t old_addr, old_size; /* the function replaced, in the target */
+	uint64_t new_addr, new_size; /* its replacement, in the target */
+	uint64_t slot; /* slot address, 0 if none */
+	struct ulp_prologue prologue;
+};
+
+struct ulp_applied_object {
+	const struct ulp_patch_object_info *info;
+	char *name; /* "main" or SONAME */
+	bool patched;
+	struct ulp_applied_func *funcs;
+	size_t nr_funcs;
+};
+
+struct ulp_applied_patch {
+	struct ulp_patch_info *info;
+	char *path; /* the file loaded in the target */
+	uint64_t handle; /* dlopen handle in the target */
+	uint64_t bias; /* load bias of the patch in the target */
+	bool enabled;
+	bool in_transition;
+	struct ulp_applied_object *objs;
+	size_t nr_objs;
+};
+
+struct ulp_target {
+	pid_t pid;
+	unsigned long long start_time; /* /proc/PID/stat field 22: tells PID reuse */
+	char exe[4096];
+	/* runtime, once injected */
+	uint64_t rt_info; /* address of ulp_rt_info, 0 before injection */
+	int32_t tls_offset;
+	uint64_t tls_init;
+	pid_t worker_tid;
+	struct ulp_applied_patch **patches; /* in apply order: stack order */
+	size_t nr_patches;
+	/* event log: lines, oldest first */
+	char **log;
+	size_t nr_log;
+	uint64_t rt_log_seen; /* bytes of the runtime's log ring consumed */
+	/* slot pages mapped in the target */
+	struct ulp_slot_page *slot_pages;
+	size_t nr_slot_pages;
+};
+
+struct ulp_slot_page {
+	uint64_t addr;
+	uint32_t used; /* bitmap of ULP_SLOTS_PER_PAGE slots */
+};
+
+#define ULP_SLOT_PAGE_SIZE 4096
+#define ULP_SLOTS_PER_PAGE (ULP_SLOT_PAGE_SIZE / ULP_SLOT_SIZE)
+
+struct ulp_apply_opts {
+	bool check_only; /* validate against the target; change nothing */
+	int timeout_ms; /* transition timeout; 0 = default */
+};
+
+struct ulp_transition_stats {
+	uint64_t longest_stop_us; /* longest any thread was stopped at once */
+	uint64_t total_us;
+	unsigned rounds;
+};
+
+/* A target for pid (not attached).  -ESRCH if there is no such process. */
+int ulp_target_new(pid_t pid, struct ulp_target **out);
+void ulp_target_free(struct ulp_target *t);
+/* Still the same process (not exited, PID not reused)? */
+bool ulp_target_alive(const struct ulp_target *t);
+
+struct ulp_applied_patch *ulp_target_find_patch(struct ulp_target *t, const char *name);
+int ulp_target_add_patch(struct ulp_target *t, struct ulp_applied_patch *ap);
+/* Remove from the target's list and free. */
+void ulp_target_remove_patch(struct ulp_target *t, struct ulp_applied_patch *ap);
+void ulp_applied_patch_destroy(struct ulp_applied_patch *ap);
+
+/* Append a line to the target's event log. */
+void ulp_target_log(struct ulp_target *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Apply the patch file at path.  Returns 0 when applied, 1 when a patch of
+ * that name is already applied (nothing changed), or a negative errno with a
+ * message.  On any error the target is left as it was (beyond the runtime,
+ * which may stay loaded once the validation passed).
+ */
+int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_apply_opts *opts,
+		    struct ulp_transition_stats *stats);
+
+/* Revert the named patch.  -ENOENT if it is not applied. */
+int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transition_stats *stats);
+
+/* Validate a patch file alone (no target). */
+int ulp_patch_check_file(const char *path, struct ulp_patch_info **out);
+
+#endif

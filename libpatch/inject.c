@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+#include "inject.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "error.h"
+#include "memory.h"
+#include "process.h"
+#include "remote_call.h"
+#include "rt_abi.h"
+#include "symbols.h"
+#include "unwind.h"
+
+#define ULP_INJECT_CALL_TIMEOUT_MS 5000
+#define ULP_INJECT_READY_TIMEOUT_MS 10000
+#define ULP_INJECT_PARK_TRIES 200
+#define ULP_MAX_FRAMES 256
+
+static char ulp_rt_path[4096] = ULP_RUNTIME_INSTALL_PATH;
+
+void ulp_runtime_set_path(const char *path)
+{
+	snprintf(ulp_rt_path, sizeof(ulp_rt_path), "%s", path);
+}
+
+const char *ulp_runtime_path(void)
+{
+	return ulp_rt_path;
+}
+
+static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, uint64_t addr)
+{
+	struct ulp_rt_info hdr;
+	int ret;
+
+	/* Only the fixed header: the log and scratch are read on demand. */
+	ret = ulp_mem_read(p, addr, &hdr, offsetof(struct ulp_rt_info, log));
+	if (ret < 0)
+		return ret;
+	if (hdr.magic != ULP_RT_MAGIC || hdr.abi != ULP_RT_ABI)
+		return ulp_errorf(-EPROTO, "process %d has an incompatible ulp runtime loaded",
+				  p->pid);
+	if (!hdr.ready)
+		return -EAGAIN;
+	t->rt_info = addr;
+	t->worker_tid = hdr.worker_tid;
+	t->tls_offset = hdr.tls_offset;
+	t->tls_init = hdr.tls_init;
+	if (!t->worker_tid || !t->tls_init)
+		return ulp_errorf(-EPROTO, "the ulp runtime in process %d did not start", p->pid);
+	return 0;
+}
+
+/* The runtime already there (loaded by an earlier ulpd)? */
+static int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
+{
+	struct ulp_symbol sym;
+	int ret;
+
+	if (!ulp_symbols_find_object(syms, ULP_RT_SONAME))
+		return -ENOENT;
+	ret = ulp_symbols_resolve(syms, ULP_RT_SONAME, ULP_RT_INFO_SYMBOL, 0, &sym);
+	if (ret < 0)
+		return ret;
+	return ulp_runtime_read_info(t, p, sym.addr);
+}
+
+static bool ulp_frame_unsafe(struct ulp_symbols *syms, uint64_t ip)
+{
+	static const char *const unsafe_prefixes[] = {
+		"malloc",
+		"free",
+		"calloc",
+		"realloc",
+		"_int_",
+		"__libc_malloc",
+		"__libc_free",
+		"__libc_calloc",
+		"__libc_realloc",
+		"tcache",
+		"arena",
+		"sysmalloc",
+		"_dl_",
+		"dl_",
+		"__libc_dl",
+		"pthread_create",
+		"__pthread_create",
+		"allocate_stack",
+		"fork",
+		"__libc_fork",
+		"_Fork",
+		"__malloc",
+		"memalign",
+		"posix_memalign",
+		"aligned_alloc",
+		"__libc_memalign",
+		"mmap_chunk",
+		"unlink_chunk",
+	};
+	const struct ulp_object_map *obj = ulp_symbols_object_at(syms, ip);
+	const char *name;
+
+	if (!obj)
+		return false;
+	if (strstr(obj->name, "ld-linux") || strstr(obj->path, "/ld-"))
+		return true;
+	if (strncmp(obj->name, "libc.so", 7) != 0)
+		return false;
+	name = ulp_symbols_name_at(syms, ip, NULL);
+	if (!name)
+		return true; /* inside libc but unnamed: do not guess */
+	for (size_t i = 0; i < sizeof(unsafe_prefixes) / sizeof(unsafe_prefixes[0]); i++)
+		if (strncmp(name, unsafe_prefixes[i], strlen(unsafe_prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Stop everyone, pick a thread whose whole stack is outside the allocator
+ * and the loader, and let the others run again: our remote calls take the
+ * locks those hold, so they must be free to release them.
+ */
+static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *syms,
+				  struct ulp_unwinder *unw, struct ulp_thread **out)
+{
+	uint64_t *ips = malloc(ULP_MAX_FRAMES * sizeof(*ips));
+	int ret = -EAGAIN;
+
+	if (!ips)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	for (int attempt = 0; attempt < ULP_INJECT_PARK_TRIES; attempt++) {
+		pid_t chosen = 0;
+
+		ret = ulp_process_stop_all(p);
+		if (ret < 0)
+			break;
+		for (size_t i = 0; i < p->nr_threads && !chosen; i++) {
+			struct ulp_thread *th = &p->threads[i];
+			bool safe = true;
+			size_t n = 0;
+
+			if (th->gone || !th->regs_valid)
+				continue;
+			if (ulp_unwind_thread(unw, th->tid, &th->regs, ips, ULP_MAX_FRAMES, &n) < 0)
+				continue;
+			for (size_t f = 0; f < n && safe; f++)
+				safe = !ulp_frame_unsafe(syms, f ? ips[f] - 1 : ips[f]);
+			if (safe)
+				chosen = th->tid;
+		}
+		for (size_t i = 0; i < p->nr_threads; i++)
+			if (p->threads[i].tid != chosen)
+				ulp_thread_resume(p, &p->threads[i]);
+		if (chosen) {
+			*out = ulp_process_find_thread(p, chosen);
+			free(ips);
+			return 0;
+		}
+		ret = ulp_errorf(
+			-EAGAIN,
+			"no thread of process %d is parked outside the allocator and the dynamic loader",
+			p->pid);
+		usleep(5000);
+	}
+	free(ips);
+	return ret;
+}
+
+static int ulp_libc_func(struct ulp_symbols *syms, const char *name, uint64_t *addr)
+{
+	struct ulp_symbol sym;
+	int ret = ulp_symbols_resolve(syms, "libc.so.6", name, 0, &sym);
+
+	if (ret == -ENOTUNIQ)
+		ret = ulp_symbols_resolve(syms, "libc.so.6", name, 1, &sym);
+	if (ret < 0)
+		return ulp_error_prefix(ret, "cannot inject the ulp runtime");
+	*addr = sym.addr;
+	return 0;
+}
+
+static int ulp_check_runtime_file(pid_t pid)
+{
+	char path[4200];
+
+	/* The target's view of the file system may differ from ours. */
+	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, ulp_rt_path);
+	if (access(path, R_OK) != 0)
+		return ulp_errorf(-ENOENT, "the ulp runtime %s is not visible to process %d: %s",
+				  ulp_rt_path, pid, strerror(errno));
+	return 0;
+}
+
+struct ulp_libc_funcs {
+	uint64_t mmap, munmap, mprotect, dlopen, attr_init, attr_setdetach, create;
+};
+
+static int ulp_resolve_libc(struct ulp_symbols *syms, struct ulp_libc_funcs *f)
+{
+	int ret;
+
+	if ((ret = ulp_libc_func(syms, "mmap", &f->mmap)) < 0 ||
+	    (ret = ulp_libc_func(syms, "munmap", &f->munmap)) < 0 ||
+	    (ret = ulp_libc_func(syms, "mprotect", &f->mprotect)) < 0 ||
+	    (ret = ulp_libc_func(syms, "dlopen", &f->dlopen)) < 0 ||
+	    (ret = ulp_libc_func(syms, "pthread_attr_init", &f->attr_init)) < 0 ||
+	    (ret = ulp_libc_func(syms, "pthread_attr_setdetachstate", &f->attr_setdetach)) < 0 ||
+	    (ret = ulp_libc_func(syms, "pthread_create", &f->create)) < 0)
+		return ret;
+	return 0;
+}
+
+/*
+ * On the parked thread: map two scratch pages (data, then code), write the
+ * runtime's path and a three-instruction start routine
+ *   mov $RTLD_NOW|RTLD_GLOBAL, %esi ; movabs $dlopen, %rax ; jmp *%rax
+ * and start it as a detached thread with the path as its argument.
+ */
+static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
+				   const struct ulp_libc_funcs *f, uint64_t *scratch_out)
+{
+	uint64_t scratch, ret, args[6];
+	uint8_t stub[17];
+	size_t len = strlen(ulp_rt_path) + 1;
+	int rc;
+
+	args[0] = 0;
+	args[1] = 8192;
+	args[2] = PROT_READ | PROT_WRITE;
+	args[3] = MAP_PRIVATE | MAP_ANONYMOUS;
+	args[4] = (uint64_t)-1;
+	args[5] = 0;
+	rc = ulp_remote_call(p, h, f->mmap, args, 6, &scratch, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (rc < 0)
+		return rc;
+	if (scratch == (uint64_t)MAP_FAILED || scratch == 0)
+		return ulp_errorf(-ENOMEM, "cannot map memory in process %d", p->pid);
+	*scratch_out = scratch;
+	stub[0] = 0xbe;
+	stub[1] = 0x02;
+	stub[2] = 0x01;
+	stub[3] = 0x00;
+	stub[4] = 0x00;
+	stub[5] = 0x48;
+	stub[6] = 0xb8;
+	memcpy(&stub[7], &f->dlopen, 8);
+	stub[15] = 0xff;
+	stub[16] = 0xe0;
+	rc = ulp_mem_write(p, scratch, ulp_rt_path, len);
+	if (rc == 0)
+		rc = ulp_mem_write(p, scratch + 4096, stub, sizeof(stub));
+	if (rc < 0)
+		return rc;
+	args[0] = scratch + 4096;
+	args[1] = 4096;
+	args[2] = PROT_READ | PROT_EXEC;
+	rc = ulp_remote_call(p, h, f->mprotect, args, 3, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (rc < 0)
+		return rc;
+	if (ret != 0)
+		return ulp_errorf(-EPERM, "process %d refuses executable memory (mprotect)",
+				  p->pid);
+	args[0] = scratch + 2048; /* pthread_attr_t */
+	rc = ulp_remote_call(p, h, f->attr_init, args, 1, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (rc < 0)
+		return rc;
+	args[1] = 1; /* PTHREAD_CREATE_DETACHED */
+	rc = ulp_remote_call(p, h, f->attr_setdetach, args, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (rc < 0)
+		return rc;
+	args[0] = scratch + 2048 + 128; /* pthread_t */
+	args[1] = scratch + 2048;
+	args[2] = scratch + 4096;
+	args[3] = scratch;
+	rc = ulp_remote_call(p, h, f->create, args, 4, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (rc < 0)
+		return rc;
+	if ((int)ret != 0)
+		return ulp_errorf(-(int)ret, "cannot start a thread in process %d: %s", p->pid,
+				  strerror((int)ret));
+	return 0;
+}
+
+static void ulp_sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols **syms)
+{
+	struct ulp_libc_funcs f;
+	struct ulp_unwinder *unw = NULL;
+	struct ulp_thread *h = NULL;
+	uint64_t scratch = 0;
+	int ret, waited;
+
+	if (t->rt_info && ulp_runtime_read_info(t, p, t->rt_info) == 0)
+		return 0;
+	t->rt_info = 0;
+	ret = ulp_runtime_find(t, p, *syms);
+	if (ret != -ENOENT)
+		return ret;
+	if (!ulp_symbols_find_object(*syms, "libc.so.6"))
+		return ulp_errorf(
+			-ENOTSUP,
+			"process %d is statically linked (no libc.so.6 mapped); ulp patches dynamically linked programs only",
+			p->pid);
+	ret = ulp_check_runtime_file(p->pid);
+	if (ret < 0)
+		return ret;
+	ret = ulp_resolve_libc(*syms, &f);
+	if (ret < 0)
+		return ret;
+	ret = ulp_unwinder_create(p->pid, &unw);
+	if (ret < 0)
+		return ret;
+	ret = ulp_pick_parked_thread(p, *syms, unw, &h);
+	ulp_unwinder_destroy(unw);
+	if (ret < 0)
+		return ret;
+	ret = ulp_start_loader_thread(p, h, &f, &scratch);
+	ulp_thread_resume(p, h);
+	if (ret < 0) {
+		/* The borrowed thread is restored; leave no scratch behind. */
+		if (scratch && ulp_thread_stop(p, ulp_process_find_thread(p, h->tid)) == 0) {
+			uint64_t args[2] = { scratch, 8192 }, r;
+
+			h = ulp_process_find_thread(p, h->tid);
+			ulp_remote_call(p, h, f.munmap, args, 2, &r, ULP_INJECT_CALL_TIMEOUT_MS);
+			ulp_thread_resume(p, h);
+		}
+		return ulp_error_prefix(ret, "cannot inject the ulp runtime into process %d",
+					p->pid);
+	}
+	for (waited = 0; waited < ULP_INJECT_READY_TIMEOUT_MS; waited += 5) {
+		struct ulp_symbols *fresh;
+
+		ulp_process_poll(p, 0);
+		if (p->exited)
+			return ulp_errorf(-ESRCH, "process %d exited while the runtime was loading",
+					  p->pid);
+		ulp_sleep_ms(5);
+		if (ulp_symbols_open(p->pid, &fresh) < 0)
+			continue;
+		ret = ulp_runtime_find(t, p, fresh);
+		if (ret == 0) {
+			ulp_symbols_close(*syms);
+			*syms = fresh;
+			break;
+		}
+		ulp_symbols_close(fresh);
+		if (ret != -ENOENT && ret != -EAGAIN)
+			return ret;
+	}
+	if (!t->rt_info)
+		return ulp_errorf(-ETIMEDOUT, "the ulp runtime %s did not start in process %d",
+				  ulp_rt_path, p->pid);
+	{
+		uint64_t args[2] = { scratch, 8192 }, r;
+		uint64_t fn_munmap;
+
+		ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_munmap),
+				       &fn_munmap);
+		if (ret == 0)
+			ret = ulp_runtime_call(t, p, fn_munmap, args, 2, &r);
+	}
+	t->rt_log_seen = 0;
+	return ret;
+}
+
+int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, const uint64_t *args,
+		     int nr_args, uint64_t *ret)
+{
+	struct ulp_thread *w = ulp_process_find_thread(p, t->worker_tid);
+	int rc;
+
+	if (!w || w->gone)
+		return ulp_errorf(-ESRCH,
+				  "the ulp runtime's worker thread %d is gone in process %d",
+				  t->worker_tid, p->pid);
+	rc = ulp_thread_stop(p, w);
+	if (rc < 0)
+		return rc;
+	w = ulp_process_find_thread(p, t->worker_tid);
+	rc = ulp_remote_call(p, w, fn, args, nr_args, ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	w = ulp_process_find_thread(p, t->worker_tid);
+	ulp_thread_resume(p, w);
+	return rc;
+}
+
+void ulp_runtime_drain_log(struct ulp_target *t, struct ulp_process *p)
+{
+	uint64_t head, start, base;
+	char *ring, line[1100];
+	size_t n = 0;
+
+	if (!t->rt_info)
+		return;
+	if (ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, log_head), &head) < 0)
+		return;
+	start = t->rt_log_seen;
+	if (head - start > ULP_RT_LOG_SIZE)
+		start = head - ULP_RT_LOG_SIZE; /* overrun: the oldest lines are lost */
+	if (start == head)
+		return;
+	ring = malloc(ULP_RT_LOG_SIZE);
+	base = t->rt_info + offsetof(struct ulp_rt_info, log);
+	if (!ring || ulp_mem_read(p, base, ring, ULP_RT_LOG_SIZE) < 0) {
+		free(ring);
+		return;
+	}
+	for (uint64_t i = start; i < head; i++) {
+		char c = ring[i % ULP_RT_LOG_SIZE];
+
+		if (c == '\n' || n == sizeof(line) - 1) {
+			line[n] = '\0';
+			ulp_target_log(t, "%s", line);
+			n = 0;
+			continue;
+		}
+		line[n++] = c;
+	}
+	free(ring);
+	t->rt_log_seen = head;
+}

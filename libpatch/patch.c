@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Applying and reverting one patch in one process: validation first (so a
+ * refused patch leaves the target untouched), then runtime, patch load,
+ * slots, and a per-thread transition.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ulp/patch.h>
+
+#include "codegen.h"
+#include "engine.h"
+#include "error.h"
+#include "inject.h"
+#include "memory.h"
+#include "process.h"
+#include "rt_abi.h"
+#include "slot.h"
+#include "symbols.h"
+#include "transition.h"
+#include "unwind.h"
+
+#define ULP_DEFAULT_TIMEOUT_MS 60000
+#define ULP_CODE_READ_MAX 65536
+#define ULP_FINISH_TRIES 1000
+
+int ulp_patch_check_file(const char *path, struct ulp_patch_info **out)
+{
+	return ulp_patch_info_read(path, out);
+}
+
+static const char *ulp_obj_name(const struct ulp_patch_object_info *o)
+{
+	return o->name ? o->name : "main";
+}
+
+/* A function of this object already replaced by an applied patch? */
+static const char *ulp_patched_by(struct ulp_target *t, uint64_t old_addr)
+{
+	for (size_t i = 0; i < t->nr_patches; i++) {
+		struct ulp_applied_patch *ap = t->patches[i];
+
+		for (size_t o = 0; o < ap->nr_objs; o++)
+			for (size_t f = 0; f < ap->objs[o].nr_funcs; f++)
+				if (ap->objs[o].funcs[f].old_addr == old_addr)
+					return ap->info->name;
+	}
+	return NULL;
+}
+
+static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
+			    const struct ulp_patch_object_info *oi,
+			    const struct ulp_patch_func_info *fi, struct ulp_applied_func *fs)
+{
+	struct ulp_symbol sym;
+	const char *other;
+	uint8_t *code;
+	size_t len;
+	int ret;
+
+	ret = ulp_symbols_resolve(syms, ulp_obj_name(oi), fi->old_name, fi->old_sympos, &sym);
+	if (ret < 0)
+		return ret;
+	if (sym.type != 2 /* STT_FUNC */ && sym.type != 10 /* STT_GNU_IFUNC */)
+		return ulp_errorf(-EINVAL, "symbol '%s' in object '%s' is not a function",
+				  fi->old_name, ulp_obj_name(oi));
+	other = ulp_patched_by(t, sym.addr);
+	if (other)
+		return ulp_errorf(
+			-EBUSY,
+			"function '%s' in object '%s' is already patched by '%s'; several patches on one function are not supported yet",
+			fi->old_name, ulp_obj_name(oi), other);
+	fs->info = fi;
+	fs->old_addr = sym.addr;
+	fs->old_size = sym.size;
+	len = sym.size ? sym.size : 16;
+	if (len > ULP_CODE_READ_MAX)
+		len = ULP_CODE_READ_MAX;
+	code = malloc(len);
+	if (!code)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	ret = ulp_mem_read(p, sym.addr, code, len);
+	/* A dry run with the trampoline next to the function finds every
+	 * refusal before anything in the target changes. */
+	if (ret == 0)
+		ret = ulp_prologue_build(code, len, sym.addr, sym.addr, &fs->prologue);
+	free(code);
+	if (ret < 0)
+		return ulp_error_prefix(ret, "cannot patch function '%s' in object '%s'",
+					fi->old_name, ulp_obj_name(oi));
+	return 0;
+}
+
+/* Resolve and check everything; nothing in the target changes. */
+static int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
+			     struct ulp_patch_info *info, struct ulp_applied_patch **out)
+{
+	struct ulp_applied_patch *ap = calloc(1, sizeof(*ap));
+	int ret = 0;
+
+	if (!ap)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	ap->info = info;
+	ap->objs = calloc(info->nr_objs ? info->nr_objs : 1, sizeof(*ap->objs));
+	if (!ap->objs) {
+		free(ap);
+		return ulp_errorf(-ENOMEM, "out of memory");
+	}
+	ap->nr_objs = info->nr_objs;
+	for (size_t o = 0; o < info->nr_objs && ret == 0; o++) {
+		const struct ulp_patch_object_info *oi = &info->objs[o];
+		struct ulp_applied_object *os = &ap->objs[o];
+		const struct ulp_object_map *map = ulp_symbols_find_object(syms, oi->name);
+
+		os->info = oi;
+		os->name = strdup(ulp_obj_name(oi));
+		if (!os->name) {
+			ret = ulp_errorf(-ENOMEM, "out of memory");
+			break;
+		}
+		if (!map)
+			continue; /* not loaded: patched when it comes (dlopen) */
+		if (oi->build_id && (!map->build_id || strcmp(oi->build_id, map->build_id) != 0)) {
+			ret = ulp_errorf(
+				-ENOEXEC,
+				"build-id mismatch for object '%s': patch '%s' is for %s, process %d has %s",
+				os->name, info->name, oi->build_id, p->pid,
+				map->build_id ? map->build_id : "none");
+			break;
+		}
+		os->funcs = calloc(oi->nr_funcs ? oi->nr_funcs : 1, sizeof(*os->funcs));
+		if (!os->funcs) {
+			ret = ulp_errorf(-ENOMEM, "out of memory");
+			break;
+		}
+		os->nr_funcs = oi->nr_funcs;
+		for (size_t f = 0; f < oi->nr_funcs && ret == 0; f++)
+			ret = ulp_prepare_func(t, p, syms, oi, &oi->funcs[f], &os->funcs[f]);
+		os->patched = true;
+	}
+	if (ret < 0) {
+		ap->info = NULL; /* the caller still owns info */
+		ulp_applied_patch_destroy(ap);
+		return ulp_error_prefix(ret, "patch '%s'", info->name);
+	}
+	*out = ap;
+	return 0;
+}
+
+#define ULP_FOR_EACH_FUNC(ap, fs)                                                                  \
+	for (size_t _o = 0; _o < (ap)->nr_objs; _o++)                                              \
+		for (struct ulp_applied_func *fs = (ap)->objs[_o].funcs;                           \
+		     fs && fs < (ap)->objs[_o].funcs + (ap)->objs[_o].nr_funcs; fs++)
+
+static int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p,
+				struct ulp_applied_patch *ap, const char *path)
+{
+	uint64_t fn_load, handle, scratch = t->rt_info + offsetof(struct ulp_rt_info, scratch);
+	char err[ULP_RT_SCRATCH_SIZE];
+	int ret;
+
+	if (strlen(path) + 1 > ULP_RT_SCRATCH_SIZE)
+		return ulp_errorf(-ENAMETOOLONG, "patch path too long");
+	ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_load), &fn_load);
+	if (ret == 0)
+		ret = ulp_mem_write(p, scratch, path, strlen(path) + 1);
+	if (ret == 0)
+		ret = ulp_runtime_call(t, p, fn_load, &scratch, 1, &handle);
+	if (ret < 0)
+		return ret;
+	if (!handle) {
+		ulp_mem_read_string(p, scratch, err, sizeof(err));
+		return ulp_errorf(-ENOEXEC, "process %d cannot load patch %s: %s", p->pid, path,
+				  err);
+	}
+	ap->handle = handle;
+	/* dlopen's handle is the link_map; l_addr, its load bias, comes first. */
+	return ulp_mem_read_u64(p, handle, &ap->bias);
+}
+
+static int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
+				  struct ulp_applied_patch *ap)
+{
+	uint64_t fn_unload, ret;
+	int rc;
+
+	if (!ap->handle)
+		return 0;
+	rc = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_unload), &fn_unload);
+	if (rc == 0)
+		rc = ulp_runtime_call(t, p, fn_unload, &ap->handle, 1, &ret);
+	ap->handle = 0;
+	return rc;
+}
+
+static void ulp_release_slots(struct ulp_target *t, struct ulp_process *p,
+			      struct ulp_applied_patch *ap)
+{
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		if (fs->slot)
+			ulp_slot_free(t, p, fs->slot);
+		fs->slot = 0;
+	}
+}
+
+static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
+			   struct ulp_applied_patch *ap)
+{
+	int ret;
+
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		uint8_t slot[ULP_SLOT_SIZE], *code;
+		size_t len = fs->old_size ? fs->old_size : 16;
+
+		fs->new_addr = ap->bias + fs->info->new_func;
+		fs->new_size = fs->info->new_size ? fs->info->new_size : 1;
+		ret = ulp_slot_alloc(t, p, fs->old_addr, &fs->slot);
+		if (ret < 0)
+			return ret;
+		if (len > ULP_CODE_READ_MAX)
+			len = ULP_CODE_READ_MAX;
+		code = malloc(len);
+		if (!code)
+			return ulp_errorf(-ENOMEM, "out of memory");
+		ret = ulp_mem_read(p, fs->old_addr, code, len);
+		if (ret == 0)
+			ret = ulp_prologue_build(code, len, fs->old_addr,
+						 fs->slot + ULP_SLOT_TRAMP_OFF, &fs->prologue);
+		free(code);
+		if (ret == 0)
+			ret = ulp_slot_build(slot, fs->slot, t->tls_offset, fs->new_addr,
+					     fs->prologue.tramp_addr, &fs->prologue);
+		if (ret == 0)
+			ret = ulp_mem_write(p, fs->slot, slot, sizeof(slot));
+		/* ulp_func.old_func: the original stays callable through the trampoline */
+		if (ret == 0)
+			ret = ulp_mem_write_u64(
+				p, ap->bias + fs->info->desc + offsetof(struct ulp_func, old_func),
+				fs->prologue.tramp_addr);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* While stopped: move threads out of the bytes about to be overwritten. */
+static int ulp_move_threads_out(struct ulp_process *p, const struct ulp_prologue *pr)
+{
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		struct ulp_thread *th = &p->threads[i];
+		uint64_t rip;
+		int ret;
+
+		if (th->gone || !th->regs_valid)
+			continue;
+		rip = th->regs.rip;
+		if (rip <= pr->patch_addr || rip >= pr->patch_addr + pr->displaced_len)
+			continue;
+		uint64_t new_rip;
+
+		ret = ulp_prologue_map_rip(pr, rip, &new_rip);
+		th->regs.rip = new_rip;
+		if (ret < 0)
+			return ulp_errorf(ret, "thread %d stopped inside an instruction at 0x%llx",
+					  th->tid, (unsigned long long)rip);
+		ret = ulp_thread_set_regs(p, th);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int ulp_write_entry_jump(struct ulp_process *p, const struct ulp_applied_func *fs,
+				uint64_t to)
+{
+	uint8_t jmp[ULP_JMP_REL32_LEN];
+	int ret = ulp_encode_jmp_rel32(fs->prologue.patch_addr, to, jmp);
+
+	if (ret < 0)
+		return ulp_errorf(ret, "slot 0x%llx out of reach of 0x%llx", (unsigned long long)to,
+				  (unsigned long long)fs->prologue.patch_addr);
+	return ulp_mem_write(p, fs->prologue.patch_addr, jmp, sizeof(jmp));
+}
+
+static int ulp_entries_to_dispatch(struct ulp_transition *tr, void *arg)
+{
+	struct ulp_applied_patch *ap = arg;
+	int ret;
+
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		ret = ulp_move_threads_out(tr->proc, &fs->prologue);
+		if (ret == 0)
+			ret = ulp_write_entry_jump(tr->proc, fs, fs->slot + ULP_SLOT_DISPATCH_OFF);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int ulp_entries_to_steady(struct ulp_transition *tr, void *arg)
+{
+	struct ulp_applied_patch *ap = arg;
+	int ret;
+
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		ret = ulp_write_entry_jump(tr->proc, fs, fs->slot + ULP_SLOT_STEADY_OFF);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static bool ulp_thread_in_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
+{
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		const struct ulp_thread *th = &p->threads[i];
+
+		if (th->gone || !th->regs_valid)
+			continue;
+		ULP_FOR_EACH_FUNC(ap, fs)
+		{
+			if (th->regs.rip >= fs->slot && th->regs.rip < fs->slot + ULP_SLOT_SIZE)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Put the original bytes back, unless a thread is still inside a slot. */
+static int ulp_entries_restore(struct ulp_transition *tr, void *arg)
+{
+	struct ulp_applied_patch *ap = arg;
+	int ret;
+
+	if (ulp_thread_in_slots(tr->proc, ap))
+		return -EAGAIN;
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		ret = ulp_mem_write(tr->proc, fs->prologue.patch_addr, fs->prologue.orig,
+				    fs->prologue.displaced_len);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct ulp_addr_range **out,
+			   size_t *nr)
+{
+	size_t n = 0, cap = 0;
+	struct ulp_addr_range *r;
+
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		(void)fs;
+		cap += 2;
+	}
+	r = calloc(cap ? cap : 1, sizeof(*r));
+	if (!r)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		if (patching) {
+			/* the old version, wherever a thread can be running it */
+			r[n++] = (struct ulp_addr_range){
+				fs->old_addr, fs->old_addr + (fs->old_size ? fs->old_size : 1)
+			};
+			r[n++] = (struct ulp_addr_range){ fs->prologue.tramp_addr,
+							  fs->prologue.tramp_addr +
+								  fs->prologue.tramp_len };
+		} else {
+			r[n++] = (struct ulp_addr_range){ fs->new_addr,
+							  fs->new_addr + fs->new_size };
+		}
+	}
+	*out = r;
+	*nr = n;
+	return 0;
+}
+
+static int ulp_finish_with_retry(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg)
+{
+	int ret = -EAGAIN;
+
+	for (int i = 0; i < ULP_FINISH_TRIES && ret == -EAGAIN; i++) {
+		ret = ulp_transition_finish(tr, fn, arg);
+		if (ret == -EAGAIN)
+			ulp_process_poll(tr->proc, 1);
+	}
+	if (ret == -EAGAIN)
+		ret = ulp_errorf(-EBUSY, "a thread stays inside patch slots");
+	return ret;
+}
+
+/* Unpatching transition, both for revert and for reversing a failed apply. */
+static int ulp_transition_unpatch(struct ulp_target *t, struct ulp_process *p,
+				  struct ulp_unwinder *unw, struct ulp_applied_patch *ap,
+				  bool started, struct ulp_transition_stats *stats)
+{
+	struct ulp_transition tr = {
+		.target = t, .proc = p, .unw = unw, .to_state = ULP_THREAD_UNPATCHED, .stats = stats
+	};
+	struct ulp_addr_range *busy;
+	int ret;
+
+	ret = ulp_busy_ranges(ap, false, &busy, &tr.nr_busy);
+	if (ret < 0)
+		return ret;
+	tr.busy = busy;
+	if (!started) {
+		ret = ulp_transition_start(&tr, ulp_entries_to_dispatch, ap);
+		if (ret < 0)
+			goto out;
+	} else {
+		/* Reversal: threads already on the old side stay there. */
+		ret = ulp_mem_write(p, t->tls_init, &tr.to_state, 1);
+		if (ret < 0)
+			goto out;
+	}
+	ap->in_transition = true;
+	ulp_target_log(t, "ulp: '%s': starting unpatching transition", ap->info->name);
+	ret = ulp_transition_run(&tr, ULP_DEFAULT_TIMEOUT_MS * 10);
+	if (ret < 0)
+		goto out;
+	ulp_target_log(t, "ulp: '%s': completing unpatching transition", ap->info->name);
+	ret = ulp_finish_with_retry(&tr, ulp_entries_restore, ap);
+	if (ret < 0)
+		goto out;
+	ap->in_transition = false;
+	ap->enabled = false;
+	ulp_release_slots(t, p, ap);
+	ulp_unload_from_target(t, p, ap);
+	ulp_target_log(t, "ulp: '%s': unpatching complete", ap->info->name);
+out:
+	free(busy);
+	return ret;
+}
+
+static int ulp_attach(struct ulp_target *t, struct ulp_process **p)
+{
+	int ret;
+
+	if (!ulp_target_alive(t))
+		return ulp_errorf(-ESRCH, "no such process: %d (it exited)", t->pid);
+	ret = ulp_process_attach(t->pid, p);
+	if (ret < 0)
+		return ret;
+	return 0;
+}
+
+static void ulp_detach(struct ulp_target *t, struct ulp_process *p)
+{
+	ulp_runtime_drain_log(t, p);
+	ulp_process_detach(p);
+	ulp_process_free(p);
+}
+
+static int ulp_exit_error(struct ulp_target *t, struct ulp_process *p, int ret)
+{
+	if (p->exited || !ulp_target_alive(t))
+		return ulp_errorf(-ESRCH, "process %d exited during the operation", t->pid);
+	return ret;
+}
+
+int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_apply_opts *opts,
+		    struct ulp_transition_stats *stats)
+{
+	struct ulp_transition tr = { .target = t, .to_state = ULP_THREAD_PATCHED, .stats = stats };
+	struct ulp_addr_range *busy = NULL;
+	struct ulp_applied_patch *ap = NULL;
+	struct ulp_symbols *syms = NULL;
+	struct ulp_patch_info *info;
+	struct ulp_unwinder *unw = NULL;
+	struct ulp_process *p = NULL;
+	int timeout = opts && opts->timeout_ms ? opts->timeout_ms : ULP_DEFAULT_TIMEOUT_MS;
+	int ret;
+
+	ret = ulp_patch_info_read(path, &info);
+	if (ret < 0)
+		return ret;
+	if (ulp_target_find_patch(t, info->name)) {
+		ulp_patch_info_free(info);
+		return 1;
+	}
+	ret = ulp_attach(t, &p);
+	if (ret < 0) {
+		ulp_patch_info_free(info);
+		return ret;
+	}
+	ret = ulp_symbols_open(t->pid, &syms);
+	if (ret == 0 && !ulp_symbols_find_object(syms, "libc.so.6"))
+		ret = ulp_errorf(
+			-ENOTSUP,
+			"process %d is statically linked (no libc.so.6 mapped); ulp patches dynamically linked programs only",
+			t->pid);
+	if (ret == 0)
+		ret = ulp_patch_prepare(t, p, syms, info, &ap);
+	if (ret < 0 || (opts && opts->check_only)) {
+		ulp_patch_info_free(info);
+		goto out;
+	}
+	ap->path = strdup(path);
+	ret = ulp_runtime_ensure(t, p, &syms);
+	if (ret == 0)
+		ret = ulp_load_into_target(t, p, ap, path);
+	if (ret == 0)
+		ret = ulp_build_slots(t, p, ap);
+	if (ret == 0)
+		ret = ulp_unwinder_create(t->pid, &unw);
+	if (ret == 0)
+		ret = ulp_busy_ranges(ap, true, &busy, &tr.nr_busy);
+	if (ret < 0)
+		goto undo;
+	tr.proc = p;
+	tr.unw = unw;
+	tr.busy = busy;
+	ulp_target_log(t, "ulp: enabling patch '%s'", info->name);
+	ulp_target_log(t, "ulp: '%s': initializing patching transition", info->name);
+	ret = ulp_transition_start(&tr, ulp_entries_to_dispatch, ap);
+	if (ret < 0) {
+		/* Entry jumps are written last and all at once: none landed. */
+		goto undo;
+	}
+	ap->enabled = true;
+	ap->in_transition = true;
+	ulp_target_log(t, "ulp: '%s': starting patching transition", info->name);
+	ret = ulp_transition_run(&tr, timeout);
+	if (ret < 0) {
+		char why[1024];
+
+		snprintf(why, sizeof(why), "%s", ulp_last_error());
+		if (p->exited) {
+			ret = ulp_exit_error(t, p, ret);
+			goto drop;
+		}
+		ulp_target_log(t, "ulp: '%s': reversing transition from patching to unpatching",
+			       info->name);
+		if (ulp_transition_unpatch(t, p, unw, ap, true, NULL) < 0)
+			goto drop; /* slots stay mapped: never unmap code a thread may run */
+		ulp_applied_patch_destroy(ap);
+		ap = NULL;
+		ret = ulp_errorf(ret, "patch '%s' reverted: %s", info->name, why);
+		goto out;
+	}
+	ulp_target_log(t, "ulp: '%s': completing patching transition", info->name);
+	ret = ulp_transition_finish(&tr, ulp_entries_to_steady, ap);
+	if (ret < 0)
+		goto drop;
+	ap->in_transition = false;
+	ulp_target_log(t, "ulp: '%s': patching complete", info->name);
+	ret = ulp_target_add_patch(t, ap);
+	if (ret < 0)
+		goto drop;
+	ap = NULL;
+	goto out;
+undo:
+	ret = ulp_exit_error(t, p, ret);
+	if (!p->exited) {
+		ulp_release_slots(t, p, ap);
+		ulp_unload_from_target(t, p, ap);
+	}
+	ulp_applied_patch_destroy(ap);
+	ap = NULL;
+	goto out;
+drop:
+	/* Keep the state we have so a later revert can still clean up. */
+	ret = ulp_exit_error(t, p, ret);
+	if (ap && !p->exited && ulp_target_add_patch(t, ap) == 0)
+		ap = NULL;
+	ulp_applied_patch_destroy(ap);
+	ap = NULL;
+out:
+	if (ap)
+		ulp_applied_patch_destroy(ap);
+	free(busy);
+	ulp_unwinder_destroy(unw);
+	ulp_symbols_close(syms);
+	ulp_detach(t, p);
+	return ret;
+}
+
+int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transition_stats *stats)
+{
+	struct ulp_applied_patch *ap = ulp_target_find_patch(t, name);
+	struct ulp_unwinder *unw = NULL;
+	struct ulp_process *p;
+	int ret;
+
+	if (!ap)
+		return ulp_errorf(-ENOENT, "patch '%s' is not applied to process %d", name, t->pid);
+	ret = ulp_attach(t, &p);
+	if (ret < 0)
+		return ret;
+	ret = ulp_unwinder_create(t->pid, &unw);
+	if (ret == 0) {
+		ulp_target_log(t, "ulp: '%s': initializing unpatching transition", name);
+		ret = ulp_transition_unpatch(t, p, unw, ap, false, stats);
+	}
+	if (ret == 0)
+		ulp_target_remove_patch(t, ap);
+	else
+		ret = ulp_exit_error(t, p, ret);
+	ulp_unwinder_destroy(unw);
+	ulp_detach(t, p);
+	return ret;
+}

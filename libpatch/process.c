@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+#include "process.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+
+#define ULP_PTRACE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
+
+uint64_t ulp_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+struct ulp_thread *ulp_process_find_thread(struct ulp_process *p, pid_t tid)
+{
+	for (size_t i = 0; i < p->nr_threads; i++)
+		if (p->threads[i].tid == tid)
+			return &p->threads[i];
+	return NULL;
+}
+
+size_t ulp_process_nr_live(const struct ulp_process *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nr_threads; i++)
+		n += !p->threads[i].gone;
+	return n;
+}
+
+static struct ulp_thread *ulp_process_add_thread(struct ulp_process *p, pid_t tid)
+{
+	struct ulp_thread *t;
+
+	if (p->nr_threads == p->cap_threads) {
+		size_t cap = p->cap_threads ? p->cap_threads * 2 : 16;
+		struct ulp_thread *n = realloc(p->threads, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		p->threads = n;
+		p->cap_threads = cap;
+	}
+	t = &p->threads[p->nr_threads++];
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	return t;
+}
+
+static int ulp_read_tracer_pid(pid_t pid)
+{
+	char path[64], line[256];
+	int tracer = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+			break;
+	fclose(f);
+	return tracer;
+}
+
+static int ulp_thread_seize(struct ulp_process *p, pid_t tid)
+{
+	struct ulp_thread *t;
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)ULP_PTRACE_OPTIONS) < 0) {
+		if (errno == ESRCH)
+			return 0; /* exited meanwhile: nothing to follow */
+		if (errno == EPERM) {
+			int tracer = ulp_read_tracer_pid(tid);
+
+			if (tracer > 0)
+				return ulp_errorf(-EBUSY,
+						  "process %d is already traced by process %d",
+						  p->pid, tracer);
+		}
+		return ulp_errorf(-errno, "cannot attach to thread %d of process %d: %s", tid,
+				  p->pid, strerror(errno));
+	}
+	t = ulp_process_add_thread(p, tid);
+	if (!t)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	return 0;
+}
+
+/* One pass over /proc/PID/task; returns how many threads were newly seized. */
+static int ulp_process_seize_new(struct ulp_process *p)
+{
+	char path[64];
+	struct dirent *de;
+	int added = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? ulp_errorf(-ESRCH, "no such process: %d", p->pid)
+				       : ulp_errorf(-errno, "cannot list threads of %d: %s", p->pid,
+						    strerror(errno));
+	while ((de = readdir(d))) {
+		pid_t tid = atoi(de->d_name);
+		int ret;
+
+		if (tid <= 0 || ulp_process_find_thread(p, tid))
+			continue;
+		ret = ulp_thread_seize(p, tid);
+		if (ret < 0) {
+			closedir(d);
+			return ret;
+		}
+		added++;
+	}
+	closedir(d);
+	return added;
+}
+
+static bool ulp_process_is_zombie_or_gone(pid_t pid)
+{
+	char path[64], buf[512];
+	ssize_t n;
+	char *s;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	s = strrchr(buf, ')');
+	return !s || s[1] == '\0' || s[2] == 'Z' || s[2] == 'X';
+}
+
+int ulp_process_attach(pid_t pid, struct ulp_process **out)
+{
+	struct ulp_process *p;
+	char path[64];
+	int tracer, ret;
+
+	if (pid <= 0)
+		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+	tracer = ulp_read_tracer_pid(pid);
+	if (tracer == -ENOENT || ulp_process_is_zombie_or_gone(pid))
+		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+	if (tracer > 0)
+		return ulp_errorf(-EBUSY, "process %d is already traced by process %d", pid,
+				  tracer);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	p->pid = pid;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	p->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (p->mem_fd < 0) {
+		ret = ulp_errorf(errno == ENOENT ? -ESRCH : -errno, "cannot open %s: %s", path,
+				 strerror(errno));
+		free(p);
+		return ret;
+	}
+	/* Threads created while we seize are either followed by TRACECLONE
+	 * from an already-seized parent or found by the next pass. */
+	do {
+		ret = ulp_process_seize_new(p);
+		if (ret < 0) {
+			ulp_process_detach(p);
+			ulp_process_free(p);
+			return ret;
+		}
+	} while (ret > 0);
+	if (p->nr_threads == 0) {
+		ulp_process_free(p);
+		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+	}
+	*out = p;
+	return 0;
+}
+
+static void ulp_thread_mark_gone(struct ulp_thread *t)
+{
+	t->gone = true;
+	t->stopped = false;
+	t->regs_valid = false;
+}
+
+static int ulp_thread_cont(struct ulp_thread *t, int sig)
+{
+	t->stopped = false;
+	t->regs_valid = false;
+	if (ptrace(PTRACE_CONT, t->tid, 0, (void *)(long)sig) < 0) {
+		if (errno == ESRCH) {
+			ulp_thread_mark_gone(t);
+			return 0;
+		}
+		return ulp_errorf(-errno, "cannot resume thread %d: %s", t->tid, strerror(errno));
+	}
+	return 0;
+}
+
+static int ulp_thread_read_regs(struct ulp_thread *t)
+{
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0) {
+		if (errno == ESRCH) {
+			ulp_thread_mark_gone(t);
+			return -ESRCH;
+		}
+		return ulp_errorf(-errno, "cannot read registers of thread %d: %s", t->tid,
+				  strerror(errno));
+	}
+	t->regs_valid = true;
+	return 0;
+}
+
+/*
+ * Route one wait status.  A thread we want stopped stays stopped (a signal
+ * it received is kept to deliver on resume); any other stop is resumed at
+ * once so the target's own signals reach it.
+ */
+static void ulp_process_handle_status(struct ulp_process *p, pid_t tid, int status)
+{
+	struct ulp_thread *t = ulp_process_find_thread(p, tid);
+	int event = status >> 16;
+
+	if (!t) {
+		/* A new thread's first stop can arrive before its parent's
+		 * PTRACE_EVENT_CLONE: it is ours if it lives in our process. */
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d", p->pid, tid);
+		if (access(path, F_OK) != 0) {
+			if (WIFSTOPPED(status))
+				ptrace(PTRACE_DETACH, tid, 0, 0);
+			return;
+		}
+		t = ulp_process_add_thread(p, tid);
+		if (!t)
+			return;
+		t->want_stop = ulp_process_nr_live(p) > 1 && p->threads[0].want_stop;
+	}
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		ulp_thread_mark_gone(t);
+		if (tid == p->pid)
+			p->exited = true;
+		return;
+	}
+	if (!WIFSTOPPED(status))
+		return;
+	if (event == PTRACE_EVENT_CLONE) {
+		unsigned long child;
+
+		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 &&
+		    !ulp_process_find_thread(p, (pid_t)child)) {
+			struct ulp_thread *c = ulp_process_add_thread(p, (pid_t)child);
+
+			t = ulp_process_find_thread(p, tid); /* array may have moved */
+			if (c)
+				c->want_stop = t->want_stop;
+		}
+	} else if (event == PTRACE_EVENT_EXEC) {
+		p->execed = true;
+	} else if (event == 0) {
+		/* signal-delivery-stop: the signal belongs to the target */
+		t->pending_sig = WSTOPSIG(status);
+	}
+	t->stopped = true;
+	t->regs_valid = false;
+	if (!t->want_stop) {
+		int sig = t->pending_sig;
+
+		t->pending_sig = 0;
+		ulp_thread_cont(t, sig);
+	}
+}
+
+static int ulp_process_reap(struct ulp_process *p, pid_t which, int *status_out)
+{
+	int handled = 0;
+
+	for (;;) {
+		int status;
+		pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
+
+		if (tid == 0)
+			break;
+		if (tid < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ECHILD)
+				break;
+			return -errno;
+		}
+		handled++;
+		if (which > 0 && tid == which && status_out) {
+			*status_out = status;
+			return handled | 0x40000000;
+		}
+		ulp_process_handle_status(p, tid, status);
+	}
+	return handled;
+}
+
+static void ulp_sleep_us(long us)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = us * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+int ulp_process_poll(struct ulp_process *p, int timeout_ms)
+{
+	uint64_t deadline = ulp_now_us() + (uint64_t)timeout_ms * 1000u;
+	long nap = 2;
+
+	for (;;) {
+		int n = ulp_process_reap(p, 0, NULL);
+
+		if (n != 0 || timeout_ms == 0 || ulp_now_us() >= deadline)
+			return n;
+		ulp_sleep_us(nap);
+		if (nap < 200)
+			nap *= 2;
+	}
+}
+
+int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int timeout_ms,
+			    int *status)
+{
+	uint64_t deadline = ulp_now_us() + (uint64_t)timeout_ms * 1000u;
+	pid_t tid = t->tid;
+	long nap = 2;
+
+	for (;;) {
+		int n = ulp_process_reap(p, tid, status);
+
+		if (n < 0)
+			return n;
+		t = ulp_process_find_thread(p, tid);
+		if (n & 0x40000000) {
+			if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
+				ulp_process_handle_status(p, tid, *status);
+				return -ESRCH;
+			}
+			t->stopped = true;
+			t->regs_valid = false;
+			return 0;
+		}
+		if (!t || t->gone)
+			return -ESRCH;
+		if (ulp_now_us() >= deadline)
+			return -ETIMEDOUT;
+		ulp_sleep_us(nap);
+		if (nap < 200)
+			nap *= 2;
+	}
+}
+
+int ulp_thread_stop(struct ulp_process *p, struct ulp_thread *t)
+{
+	pid_t tid = t->tid;
+	int ret;
+
+	t->want_stop = true;
+	if (!t->stopped && ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0) {
+		if (errno == ESRCH) {
+			ulp_thread_mark_gone(t);
+			return -ESRCH;
+		}
+		return ulp_errorf(-errno, "cannot interrupt thread %d: %s", tid, strerror(errno));
+	}
+	for (int waited = 0; !t->stopped; waited++) {
+		if (waited > 5000)
+			return ulp_errorf(-ETIMEDOUT, "thread %d did not stop within 5 s", tid);
+		ret = ulp_process_poll(p, 1);
+		if (ret < 0)
+			return ret;
+		t = ulp_process_find_thread(p, tid);
+		if (t->gone)
+			return -ESRCH;
+	}
+	return ulp_thread_read_regs(t);
+}
+
+int ulp_thread_resume(struct ulp_process *p, struct ulp_thread *t)
+{
+	int sig = t->pending_sig;
+
+	(void)p;
+	t->want_stop = false;
+	if (t->gone || !t->stopped)
+		return 0;
+	t->pending_sig = 0;
+	return ulp_thread_cont(t, sig);
+}
+
+int ulp_thread_set_regs(struct ulp_process *p, struct ulp_thread *t)
+{
+	(void)p;
+	if (ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) < 0)
+		return ulp_errorf(-errno, "cannot set registers of thread %d: %s", t->tid,
+				  strerror(errno));
+	return 0;
+}
+
+int ulp_process_stop_all(struct ulp_process *p)
+{
+	uint64_t deadline = ulp_now_us() + 5000000u;
+
+	/* Interrupt everyone first, then wait: stopping threads one after
+	 * another would hold the early ones while the late ones run. */
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		struct ulp_thread *t = &p->threads[i];
+
+		if (t->gone)
+			continue;
+		t->want_stop = true;
+		if (!t->stopped && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 && errno == ESRCH)
+			ulp_thread_mark_gone(t);
+	}
+	for (;;) {
+		bool all = true;
+		int ret;
+
+		for (size_t i = 0; i < p->nr_threads; i++) {
+			struct ulp_thread *t = &p->threads[i];
+
+			if (t->gone || t->stopped)
+				continue;
+			/* New threads reported by clone events inherit want_stop
+			 * and arrive stopped on their own. */
+			if (!t->want_stop) {
+				t->want_stop = true;
+				if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 && errno == ESRCH)
+					ulp_thread_mark_gone(t);
+			}
+			all = false;
+		}
+		if (all)
+			break;
+		if (p->exited)
+			return ulp_errorf(-ESRCH, "process %d exited", p->pid);
+		if (ulp_now_us() > deadline)
+			return ulp_errorf(-ETIMEDOUT,
+					  "threads of process %d did not stop within 5 s", p->pid);
+		ret = ulp_process_poll(p, 1);
+		if (ret < 0)
+			return ret;
+	}
+	if (ulp_process_nr_live(p) == 0)
+		return ulp_errorf(-ESRCH, "process %d exited", p->pid);
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		struct ulp_thread *t = &p->threads[i];
+
+		if (!t->gone && !t->regs_valid)
+			ulp_thread_read_regs(t);
+	}
+	return 0;
+}
+
+int ulp_process_resume_all(struct ulp_process *p)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		int r = ulp_thread_resume(p, &p->threads[i]);
+
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+int ulp_process_detach(struct ulp_process *p)
+{
+	int ret;
+
+	/* PTRACE_DETACH needs a stopped tracee; stop everyone, then let each
+	 * go with the signal it may still owe. */
+	ret = ulp_process_stop_all(p);
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		struct ulp_thread *t = &p->threads[i];
+
+		if (t->gone || !t->stopped)
+			continue;
+		ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->pending_sig);
+		t->pending_sig = 0;
+		t->stopped = false;
+		t->gone = true;
+	}
+	/* Collect stops that raced with the detach so none is left queued. */
+	ulp_process_reap(p, 0, NULL);
+	return ret == -ESRCH ? 0 : ret;
+}
+
+void ulp_process_free(struct ulp_process *p)
+{
+	if (!p)
+		return;
+	if (p->mem_fd >= 0)
+		close(p->mem_fd);
+	free(p->threads);
+	free(p);
+}

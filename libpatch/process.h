@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Process control with ptrace: every thread of a target seized (never a
+ * SIGSTOP the target could see), threads stopped all at once and resumed,
+ * new threads followed through PTRACE_O_TRACECLONE, and every stop the
+ * target reports routed so that signals meant for it are delivered.
+ */
+#ifndef ULP_PROCESS_H
+#define ULP_PROCESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+struct ulp_thread {
+	pid_t tid;
+	bool gone; /* exited */
+	bool stopped; /* in a ptrace-stop we may act on */
+	bool want_stop; /* we asked it to stop and keep it stopped */
+	bool regs_valid; /* regs holds its registers at this stop */
+	int pending_sig; /* signal to deliver when resumed (0: none) */
+	struct user_regs_struct regs;
+};
+
+struct ulp_process {
+	pid_t pid;
+	int mem_fd; /* /proc/PID/mem, for writes to any page */
+	bool exited;
+	bool execed;
+	struct ulp_thread *threads;
+	size_t nr_threads, cap_threads;
+};
+
+/*
+ * Seize every thread of pid, re-reading /proc/PID/task until no new thread
+ * appears.  Threads keep running.  Errors: -ESRCH "no such process",
+ * -EBUSY "already traced by PID N", -EPERM.
+ */
+int ulp_process_attach(pid_t pid, struct ulp_process **out);
+
+/* Stop every live thread at once; on return all are stopped with regs read. */
+int ulp_process_stop_all(struct ulp_process *p);
+int ulp_process_resume_all(struct ulp_process *p);
+
+int ulp_thread_stop(struct ulp_process *p, struct ulp_thread *t);
+int ulp_thread_resume(struct ulp_process *p, struct ulp_thread *t);
+
+/* Write t->regs back to the thread (it must be stopped). */
+int ulp_thread_set_regs(struct ulp_process *p, struct ulp_thread *t);
+
+/*
+ * Handle pending ptrace events; wait up to timeout_ms for at least one when
+ * none is pending (0: do not wait).  Returns the number handled, or -errno.
+ */
+int ulp_process_poll(struct ulp_process *p, int timeout_ms);
+
+/*
+ * Wait until t reports a stop, without acting on it: the status is returned
+ * for callers (remote calls) that own the thread.  Stops of other threads are
+ * handled as ulp_process_poll does.  -ETIMEDOUT, -ESRCH if it exited.
+ */
+int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int timeout_ms,
+			    int *status);
+
+/* Detach from every thread; they continue exactly where they were. */
+int ulp_process_detach(struct ulp_process *p);
+void ulp_process_free(struct ulp_process *p);
+
+struct ulp_thread *ulp_process_find_thread(struct ulp_process *p, pid_t tid);
+size_t ulp_process_nr_live(const struct ulp_process *p);
+
+/* Monotonic microseconds, for stop-time accounting. */
+uint64_t ulp_now_us(void);
+
+#endif

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* A target process as the engine remembers it between requests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "error.h"
+
+static unsigned long long ulp_read_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	ssize_t n;
+	char *s;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	s = strrchr(buf, ')');
+	if (!s)
+		return 0;
+	/* after ") " come fields 3..; starttime is field 22 */
+	s += 2;
+	for (int field = 3; field < 22 && s; field++) {
+		s = strchr(s, ' ');
+		if (s)
+			s++;
+	}
+	if (s)
+		sscanf(s, "%llu", &start);
+	return start;
+}
+
+int ulp_target_new(pid_t pid, struct ulp_target **out)
+{
+	struct ulp_target *t;
+	char path[64];
+	ssize_t n;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	t->pid = pid;
+	t->start_time = ulp_read_start_time(pid);
+	if (!t->start_time) {
+		free(t);
+		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	t->exe[n > 0 ? n : 0] = '\0';
+	*out = t;
+	return 0;
+}
+
+bool ulp_target_alive(const struct ulp_target *t)
+{
+	return ulp_read_start_time(t->pid) == t->start_time;
+}
+
+static void ulp_applied_patch_free(struct ulp_applied_patch *ap)
+{
+	if (!ap)
+		return;
+	for (size_t i = 0; i < ap->nr_objs; i++) {
+		free(ap->objs[i].name);
+		free(ap->objs[i].funcs);
+	}
+	free(ap->objs);
+	free(ap->path);
+	ulp_patch_info_free(ap->info);
+	free(ap);
+}
+
+void ulp_target_free(struct ulp_target *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nr_patches; i++)
+		ulp_applied_patch_free(t->patches[i]);
+	free(t->patches);
+	for (size_t i = 0; i < t->nr_log; i++)
+		free(t->log[i]);
+	free(t->log);
+	free(t->slot_pages);
+	free(t);
+}
+
+struct ulp_applied_patch *ulp_target_find_patch(struct ulp_target *t, const char *name)
+{
+	for (size_t i = 0; i < t->nr_patches; i++)
+		if (strcmp(t->patches[i]->info->name, name) == 0)
+			return t->patches[i];
+	return NULL;
+}
+
+void ulp_target_log(struct ulp_target *t, const char *fmt, ...)
+{
+	char **n;
+	char *line;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) < 0)
+		line = NULL;
+	va_end(ap);
+	if (!line)
+		return;
+	n = realloc(t->log, (t->nr_log + 1) * sizeof(*n));
+	if (!n) {
+		free(line);
+		return;
+	}
+	t->log = n;
+	t->log[t->nr_log++] = line;
+}
+
+void ulp_target_remove_patch(struct ulp_target *t, struct ulp_applied_patch *ap)
+{
+	for (size_t i = 0; i < t->nr_patches; i++) {
+		if (t->patches[i] != ap)
+			continue;
+		memmove(&t->patches[i], &t->patches[i + 1],
+			(t->nr_patches - i - 1) * sizeof(t->patches[0]));
+		t->nr_patches--;
+		ulp_applied_patch_free(ap);
+		return;
+	}
+}
+
+int ulp_target_add_patch(struct ulp_target *t, struct ulp_applied_patch *ap)
+{
+	struct ulp_applied_patch **n = realloc(t->patches, (t->nr_patches + 1) * sizeof(*n));
+
+	if (!n)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	t->patches = n;
+	t->patches[t->nr_patches++] = ap;
+	return 0;
+}
+
+void ulp_applied_patch_destroy(struct ulp_applied_patch *ap)
+{
+	ulp_applied_patch_free(ap);
+}

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+#include "transition.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codegen.h"
+#include "error.h"
+#include "memory.h"
+#include "process.h"
+#include "unwind.h"
+
+#define ULP_MAX_FRAMES 512
+
+static uint64_t ulp_thread_state_addr(const struct ulp_transition *tr, const struct ulp_thread *th)
+{
+	return th->regs.fs_base + (uint64_t)(int64_t)tr->target->tls_offset;
+}
+
+static int ulp_thread_write_state(struct ulp_transition *tr, struct ulp_thread *th,
+				  unsigned char state)
+{
+	return ulp_mem_write(tr->proc, ulp_thread_state_addr(tr, th), &state, 1);
+}
+
+static void ulp_transition_account_stop(struct ulp_transition *tr, uint64_t since)
+{
+	uint64_t d = ulp_now_us() - since;
+
+	if (tr->stats && d > tr->stats->longest_stop_us)
+		tr->stats->longest_stop_us = d;
+}
+
+int ulp_transition_start(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg)
+{
+	struct ulp_process *p = tr->proc;
+	unsigned char from =
+		tr->to_state == ULP_THREAD_PATCHED ? ULP_THREAD_UNPATCHED : ULP_THREAD_PATCHED;
+	uint64_t t0;
+	int ret;
+
+	/* New threads copy the TLS init image: make them start switched. */
+	ret = ulp_mem_write(p, tr->target->tls_init, &tr->to_state, 1);
+	if (ret < 0)
+		return ret;
+	t0 = ulp_now_us();
+	ret = ulp_process_stop_all(p);
+	if (ret < 0)
+		goto out;
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		struct ulp_thread *th = &p->threads[i];
+
+		if (th->gone || !th->regs_valid || !th->regs.fs_base)
+			continue;
+		ret = ulp_thread_write_state(tr, th, from);
+		if (ret < 0)
+			goto out;
+	}
+	ret = fn(tr, arg);
+out:
+	ulp_process_resume_all(p);
+	ulp_transition_account_stop(tr, t0);
+	return ret;
+}
+
+static bool ulp_ip_busy(const struct ulp_transition *tr, uint64_t ip)
+{
+	for (size_t i = 0; i < tr->nr_busy; i++)
+		if (ip >= tr->busy[i].start && ip < tr->busy[i].end)
+			return true;
+	return false;
+}
+
+/*
+ * Decide for one stopped thread.  Returns 1 if switched (or already in
+ * to_state), 0 if its stack still holds busy code, -errno on failure.
+ */
+static int ulp_transition_check_thread(struct ulp_transition *tr, struct ulp_thread *th,
+				       uint64_t *ips, uint64_t *blocker)
+{
+	unsigned char state;
+	size_t n = 0;
+	int ret;
+
+	if (!th->regs.fs_base)
+		return 1; /* not a libc thread (raw clone): it cannot run slot code */
+	ret = ulp_mem_read(tr->proc, ulp_thread_state_addr(tr, th), &state, 1);
+	if (ret < 0)
+		return ret;
+	if (state == tr->to_state)
+		return 1;
+	ret = ulp_unwind_thread(tr->unw, th->tid, &th->regs, ips, ULP_MAX_FRAMES, &n);
+	if (ret < 0) {
+		*blocker = n ? ips[n - 1] : th->regs.rip;
+		return 0; /* unreliable stack: cannot prove it safe, retry later */
+	}
+	for (size_t f = 0; f < n; f++) {
+		/* return addresses point after the call instruction */
+		uint64_t ip = f ? ips[f] - 1 : ips[f];
+
+		if (ulp_ip_busy(tr, ip)) {
+			*blocker = ip;
+			return 0;
+		}
+	}
+	ret = ulp_thread_write_state(tr, th, tr->to_state);
+	return ret < 0 ? ret : 1;
+}
+
+int ulp_transition_try_complete(struct ulp_transition *tr)
+{
+	struct ulp_process *p = tr->proc;
+	uint64_t *ips = malloc(ULP_MAX_FRAMES * sizeof(*ips));
+	bool all = true;
+	int ret = 0;
+
+	if (!ips)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	ulp_process_poll(p, 0);
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		pid_t tid = p->threads[i].tid;
+		struct ulp_thread *th = &p->threads[i];
+		uint64_t blocker = 0, t0;
+		int r;
+
+		if (th->gone)
+			continue;
+		t0 = ulp_now_us();
+		r = ulp_thread_stop(p, th);
+		th = ulp_process_find_thread(p, tid);
+		if (r == -ESRCH)
+			continue;
+		if (r < 0) {
+			ret = r;
+			break;
+		}
+		r = ulp_transition_check_thread(tr, th, ips, &blocker);
+		ulp_thread_resume(p, th);
+		ulp_transition_account_stop(tr, t0);
+		if (r < 0) {
+			ret = r;
+			break;
+		}
+		if (r == 0) {
+			all = false;
+			ulp_errorf(-EBUSY,
+				   "thread %d is still running code being changed (at 0x%llx)", tid,
+				   (unsigned long long)blocker);
+		}
+	}
+	free(ips);
+	if (p->exited)
+		return ulp_errorf(-ESRCH, "process %d exited", p->pid);
+	if (ret < 0)
+		return ret;
+	return all ? 1 : 0;
+}
+
+int ulp_transition_finish(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg)
+{
+	uint64_t t0 = ulp_now_us();
+	int ret;
+
+	ret = ulp_process_stop_all(tr->proc);
+	if (ret == 0)
+		ret = fn(tr, arg);
+	ulp_process_resume_all(tr->proc);
+	ulp_transition_account_stop(tr, t0);
+	return ret;
+}
+
+int ulp_transition_run(struct ulp_transition *tr, int timeout_ms)
+{
+	uint64_t start = ulp_now_us();
+	uint64_t deadline = start + (uint64_t)timeout_ms * 1000u;
+	int ret;
+
+	for (unsigned round = 1;; round++) {
+		ret = ulp_transition_try_complete(tr);
+		if (tr->stats)
+			tr->stats->rounds = round;
+		if (ret != 0)
+			break;
+		if (ulp_now_us() >= deadline) {
+			ret = ulp_error_prefix(-ETIMEDOUT, "transition did not complete in %d ms",
+					       timeout_ms);
+			break;
+		}
+		/* Give blocked threads time to leave the function. */
+		ulp_process_poll(tr->proc, round < 10 ? 1 : 10);
+	}
+	if (tr->stats)
+		tr->stats->total_us = ulp_now_us() - start;
+	return ret < 0 ? ret : 0;
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libulp-rt.so: loaded once into every patched process.  It keeps the
+ * per-thread patch state byte the slots test, parks a worker thread on which
+ * ulpd runs its remote calls (so no application thread is ever borrowed once
+ * the runtime is in), and provides ulp_log() to patches.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ulp/patch.h>
+
+#include "../libpatch/codegen.h"
+#include "../libpatch/rt_abi.h"
+
+#define ULP_RT_EXPORT __attribute__((visibility("default")))
+
+ULP_RT_EXPORT struct ulp_rt_info ulp_rt_info;
+
+/*
+ * Initial-exec so that the byte sits at a constant offset from every
+ * thread's %fs base, which the slot code tests directly.  Non-zero so that
+ * it lives in .tdata: ulpd rewrites the init image so threads created
+ * during a transition start in the target state.
+ */
+__thread unsigned char ulp_thread_state __attribute__((tls_model("initial-exec"))) =
+	ULP_THREAD_IDLE;
+
+static pthread_mutex_t ulp_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+ULP_RT_EXPORT void *ulp_rt_load(const char *path)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		const char *e = dlerror();
+
+		snprintf(ulp_rt_info.scratch, sizeof(ulp_rt_info.scratch), "%s",
+			 e ? e : "dlopen failed");
+	}
+	return h;
+}
+
+ULP_RT_EXPORT int ulp_rt_unload(void *handle)
+{
+	return dlclose(handle);
+}
+
+ULP_RT_EXPORT void *ulp_rt_mmap(void *addr, size_t len, int prot)
+{
+	void *p = mmap(addr, len, prot,
+		       MAP_PRIVATE | MAP_ANONYMOUS | (addr ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+
+	if (p == MAP_FAILED)
+		return (void *)(long)-errno;
+	if (addr && p != addr) {
+		/* old kernels treat the flag as a hint */
+		munmap(p, len);
+		return (void *)(long)-EEXIST;
+	}
+	return p;
+}
+
+ULP_RT_EXPORT int ulp_rt_munmap(void *addr, size_t len)
+{
+	return munmap(addr, len) ? -errno : 0;
+}
+
+static void ulp_log_append(const char *line, size_t len)
+{
+	pthread_mutex_lock(&ulp_log_lock);
+	for (size_t i = 0; i < len; i++)
+		ulp_rt_info.log[(ulp_rt_info.log_head + i) % ULP_RT_LOG_SIZE] = line[i];
+	__atomic_store_n(&ulp_rt_info.log_head, ulp_rt_info.log_head + len, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&ulp_log_lock);
+}
+
+static const char *ulp_caller_patch_name(const void *caller)
+{
+	Dl_info info;
+	void *h;
+	struct ulp_patch *desc;
+
+	if (!dladdr(caller, &info) || !info.dli_fname)
+		return "unknown";
+	h = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY);
+	if (!h)
+		return "unknown";
+	desc = dlsym(h, ULP_PATCH_SYMBOL);
+	dlclose(h);
+	return desc && desc->name ? desc->name : "unknown";
+}
+
+ULP_RT_EXPORT void ulp_log(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof(line),
+		     "%s: ", ulp_caller_patch_name(__builtin_return_address(0)));
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	ulp_log_append(line, (size_t)n);
+}
+
+ULP_RT_EXPORT const char *ulp_object_describe(const struct ulp_object *obj)
+{
+	static __thread char buf[512];
+	static const char *const states[] = {
+		[ULP_OBJECT_LIVE] = "[ULP_OBJECT_LIVE] Normal state",
+		[ULP_OBJECT_COMING] = "[ULP_OBJECT_COMING] Fully formed, running constructors",
+		[ULP_OBJECT_GOING] = "[ULP_OBJECT_GOING] Going away",
+	};
+
+	if (!obj->name)
+		return "main";
+	snprintf(buf, sizeof(buf), "%s -> %s", obj->name,
+		 obj->state >= 0 && obj->state <= ULP_OBJECT_GOING ? states[obj->state]
+								   : "[unknown]");
+	return buf;
+}
+
+static void *ulp_worker(void *arg)
+{
+	sigset_t all;
+
+	(void)arg;
+	/* Signals are the application's business; never run its handlers here. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	__atomic_store_n(&ulp_rt_info.worker_tid, (int32_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+struct ulp_tls_index {
+	unsigned long module, offset;
+};
+
+extern void *__tls_get_addr(struct ulp_tls_index *ti);
+
+static int ulp_find_tls_init(struct dl_phdr_info *info, size_t size, void *data)
+{
+	const char *self = data;
+
+	(void)size;
+	if (!info->dlpi_name || !strstr(info->dlpi_name, self))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		struct ulp_tls_index ti = { .module = info->dlpi_tls_modid, .offset = 0 };
+		char *block;
+
+		if (ph->p_type != PT_TLS || !info->dlpi_tls_modid)
+			continue;
+		/* dlpi_tls_data is NULL in a thread whose DTV predates our
+		 * dlopen; __tls_get_addr brings the DTV up to date. */
+		block = __tls_get_addr(&ti);
+		ulp_rt_info.tls_init = info->dlpi_addr + ph->p_vaddr +
+				       (uint64_t)((char *)&ulp_thread_state - block);
+		return 1;
+	}
+	return 0;
+}
+
+__attribute__((constructor)) static void ulp_rt_init(void)
+{
+	pthread_attr_t attr;
+	pthread_t worker;
+	Dl_info self;
+	char *tp;
+
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	ulp_rt_info.magic = ULP_RT_MAGIC;
+	ulp_rt_info.abi = ULP_RT_ABI;
+	ulp_rt_info.tls_offset = (int32_t)((char *)&ulp_thread_state - tp);
+	ulp_rt_info.fn_load = (uint64_t)ulp_rt_load;
+	ulp_rt_info.fn_unload = (uint64_t)ulp_rt_unload;
+	ulp_rt_info.fn_mmap = (uint64_t)ulp_rt_mmap;
+	ulp_rt_info.fn_munmap = (uint64_t)ulp_rt_munmap;
+	if (dladdr((void *)ulp_rt_init, &self) && self.dli_fname) {
+		const char *base = strrchr(self.dli_fname, '/');
+
+		dl_iterate_phdr(ulp_find_tls_init, (void *)(base ? base + 1 : self.dli_fname));
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&worker, &attr, ulp_worker, NULL) == 0) {
+		while (!__atomic_load_n(&ulp_rt_info.worker_tid, __ATOMIC_ACQUIRE))
+			sched_yield();
+	}
+	pthread_attr_destroy(&attr);
+	__atomic_store_n(&ulp_rt_info.ready, 1, __ATOMIC_RELEASE);
+}
