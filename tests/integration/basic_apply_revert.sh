@@ -36,19 +36,28 @@ assert_contains "$OUT" "patch 'compute_fix'" "status without -p"
 
 step "status --json"
 ulpctl_ok status --json
-proc=".processes[] | select(.pid == $pid)"
-fix="$proc | .patches[] | select(.name == \"compute_fix\")"
-assert_json "[$proc] | length == 1" "process $pid listed once"
-assert_json "$proc | .exe | endswith(\"/target_basic\")" "exe"
-assert_json "[$fix] | length == 1" "patch compute_fix listed once"
-assert_json "$fix | .enabled == true and .transition == false and .replace == false" "patch flags"
-assert_json "$fix | .stack_order == 1" "stack_order"
-assert_json "$fix | .objects | length == 1" "one object"
-assert_json "$fix | .objects[0] | .name == \"main\" and .patched == true" "object main patched"
-assert_json "$fix | .objects[0].functions | length == 1" "one function"
-assert_json "$fix | .objects[0].functions[0] | .old_name == \"compute\" and .old_sympos == 0" "function compute"
-assert_json "$fix | .objects[0].functions[0] | .old_addr == \"$compute_addr\"" "old_addr is compute's address"
-assert_json "$fix | .objects[0].functions[0] | (.new_addr | test(\"^0x[0-9a-f]+$\")) and .new_addr != .old_addr" "new_addr"
+json_load
+json_one .processes pid "$pid"
+proc=$JREF
+[[ $(json_get "$proc.exe") == *'/target_basic"' ]] || fail "exe: $(json_get "$proc.exe")"
+assert_eq "$(json_len "$proc.patches")" 1 "number of patches"
+json_one "$proc.patches" name '"compute_fix"'
+fix=$JREF
+assert_json_eq "$fix.enabled" true
+assert_json_eq "$fix.transition" false
+assert_json_eq "$fix.replace" false
+assert_json_eq "$fix.stack_order" 1
+assert_eq "$(json_len "$fix.objects")" 1 "number of objects"
+assert_json_eq "$fix.objects[0].name" '"main"'
+assert_json_eq "$fix.objects[0].patched" true
+fn="$fix.objects[0].functions"
+assert_eq "$(json_len "$fn")" 1 "number of functions"
+assert_json_eq "${fn}[0].old_name" '"compute"'
+assert_json_eq "${fn}[0].old_sympos" 0
+assert_json_eq "${fn}[0].old_addr" "\"$compute_addr\""
+new_addr=$(json_get "${fn}[0].new_addr")
+[[ $new_addr =~ ^\"0x[0-9a-f]+\"$ ]] || fail "new_addr: '$new_addr'"
+[ "$new_addr" != "\"$compute_addr\"" ] || fail "new_addr is old_addr"
 
 step "already applied: exit 0, nothing changes"
 ulpctl_ok apply "$PATCH" -p "$pid"
@@ -57,7 +66,9 @@ expect_reply t "call 5" "compute(5)=15"
 snapshot_target t applied2 compute
 assert_unchanged t applied applied2
 ulpctl_ok status --json
-assert_json "[$proc | .patches[]] | length == 1" "still one patch"
+json_load
+json_one .processes pid "$pid"
+assert_eq "$(json_len "$JREF.patches")" 1 "number of patches"
 
 step "revert"
 ulpctl_ok revert compute_fix -p "$pid"

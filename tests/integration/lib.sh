@@ -33,6 +33,8 @@ declare -A TPID=() TFD=() TOUT=() TLINES=()
 # Results of the last run_ulpctl / send_cmd.
 RC=0
 OUT=
+JSON_FLAT=
+JREF=
 ERR=
 REPLY=
 
@@ -346,12 +348,61 @@ assert_not_contains()
 	[[ $1 != *"$2"* ]] || fail "${3:-output} contains '$2': '$1'"
 }
 
-# assert_json FILTER DESC: jq -e FILTER over $OUT must be true.
-assert_json()
+# ------------------------------------------------------------- JSON
+# --json output is flattened by ulp_test_json (tests/targets) into lines
+# "PATH<TAB>VALUE", e.g. ".processes[0].patches[0].name<TAB>"demo"";
+# values are JSON text (strings keep their quotes).
+
+# json_load: parse $OUT (must be valid JSON) into JSON_FLAT.
+json_load()
 {
-	command -v jq >/dev/null || fail "jq is needed to check --json output"
-	jq -e "$1" <<<"$OUT" >/dev/null 2>&1 ||
-		fail "${2:-JSON check} failed: jq '$1' over: $OUT"
+	need_file "$TARGETS/ulp_test_json"
+	JSON_FLAT=$("$TARGETS/ulp_test_json" <<<"$OUT") || fail "not valid JSON: $OUT"
+}
+
+# json_get PATH: the value at PATH, empty if absent.
+json_get()
+{
+	awk -F'\t' -v p="$1" '$1 == p { print $2; exit }' <<<"$JSON_FLAT"
+}
+
+# json_len ARRAY_PATH: number of elements (0 if absent or empty).
+json_len()
+{
+	awk -F'\t' -v a="$1[" 'index($1, a) == 1 {
+		rest = substr($1, length(a) + 1)
+		seen[substr(rest, 1, index(rest, "]") - 1)] = 1
+	} END { n = 0; for (i in seen) n++; print n }' <<<"$JSON_FLAT"
+}
+
+# json_find ARRAY_PATH KEY VALUE: the paths ("ARRAY[i]") of the elements
+# whose KEY is VALUE (JSON text), one per line.
+json_find()
+{
+	awk -F'\t' -v a="$1[" -v k="$2" -v v="$3" 'index($1, a) == 1 && $2 == v {
+		rest = substr($1, length(a) + 1)
+		i = index(rest, "]")
+		if (substr(rest, i + 1) == "." k)
+			print a substr(rest, 1, i)
+	}' <<<"$JSON_FLAT"
+}
+
+# json_one ARRAY_PATH KEY VALUE: exactly one such element; its path in JREF.
+json_one()
+{
+	local found
+	found=$(json_find "$@")
+	[ -n "$found" ] || fail "--json: no element of $1 with $2 = $3 in: $OUT"
+	[ "$(wc -l <<<"$found")" -eq 1 ] || fail "--json: several elements of $1 with $2 = $3 in: $OUT"
+	JREF=$found
+}
+
+# assert_json_eq PATH VALUE: the value at PATH is VALUE (JSON text).
+assert_json_eq()
+{
+	local got
+	got=$(json_get "$1")
+	[ "$got" = "$2" ] || fail "--json: $1 is '$got', expected '$2' in: $OUT"
 }
 
 # ------------------------------------------------ memory and symbols
@@ -463,9 +514,12 @@ assert_unchanged()
 # assert_no_patches PID: ulpd reports no patch in that process.
 assert_no_patches()
 {
+	local proc
 	ulpctl_ok status --json
-	assert_json "[.processes[]? | select(.pid == $1) | .patches[]?] | length == 0" \
-		"no patch in process $1"
+	json_load
+	for proc in $(json_find .processes pid "$1"); do
+		[ "$(json_len "$proc.patches")" -eq 0 ] || fail "process $1 still has patches: $OUT"
+	done
 }
 
 # test_done: the daemon survived the whole test.

@@ -19,8 +19,12 @@ ulpctl_ok apply "$PATCH" -p "$pid"
 assert_contains "$OUT" "applied patch 'compute_nopie_fix' to process $pid" "apply output"
 expect_reply t "call 5" "compute(5)=15"
 ulpctl_ok status --json
-fn=".processes[] | select(.pid == $pid) | .patches[] | select(.name == \"compute_nopie_fix\") | .objects[] | select(.name == \"main\") | .functions[] | select(.old_name == \"compute\")"
-assert_json "$fn | .old_addr == \"$compute_addr\"" "old_addr"
+json_load
+json_one .processes pid "$pid"
+json_one "$JREF.patches" name '"compute_nopie_fix"'
+json_one "$JREF.objects" name '"main"'
+json_one "$JREF.functions" old_name '"compute"'
+assert_json_eq "$JREF.old_addr" "\"$compute_addr\""
 
 step "revert"
 ulpctl_ok revert compute_nopie_fix -p "$pid"

@@ -27,9 +27,13 @@ for prog in target_lib target_lib_stripped; do
 	ulpctl_ok status -p "$pid"
 	assert_contains "$OUT" "object 'libulpdemo.so.1': patched=1" "status"
 	ulpctl_ok status --json
-	obj=".processes[] | select(.pid == $pid) | .patches[] | select(.name == \"lib_fix\") | .objects[] | select(.name == \"libulpdemo.so.1\")"
-	assert_json "$obj | .patched == true" "object libulpdemo.so.1 patched"
-	assert_json "$obj | .functions[] | select(.old_name == \"lib_compute\") | .old_addr == \"$lib_addr\"" "old_addr of lib_compute"
+	json_load
+	json_one .processes pid "$pid"
+	json_one "$JREF.patches" name '"lib_fix"'
+	json_one "$JREF.objects" name '"libulpdemo.so.1"'
+	assert_json_eq "$JREF.patched" true
+	json_one "$JREF.functions" old_name '"lib_compute"'
+	assert_json_eq "$JREF.old_addr" "\"$lib_addr\""
 
 	ulpctl_ok revert lib_fix -p "$pid"
 	expect_reply t "call 5" "lib_compute(5)=7"

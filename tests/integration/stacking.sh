@@ -21,9 +21,15 @@ expect_reply t "call 5" "compute(5)=15"
 ulpctl_ok apply "$V2" -p "$pid"
 expect_reply t "call 5" "compute(5)=20"
 ulpctl_ok status --json
-proc=".processes[] | select(.pid == $pid)"
-assert_json "[$proc | .patches[].name] | sort == [\"compute_fix\", \"compute_fix_v2\"]" "both patches listed"
-assert_json "$proc | (.patches[] | select(.name == \"compute_fix\") | .stack_order) < (.patches[] | select(.name == \"compute_fix_v2\") | .stack_order)" "v2 above v1"
+json_load
+json_one .processes pid "$pid"
+proc=$JREF
+assert_eq "$(json_len "$proc.patches")" 2 "number of patches"
+json_one "$proc.patches" name '"compute_fix"'
+v1_order=$(json_get "$JREF.stack_order")
+json_one "$proc.patches" name '"compute_fix_v2"'
+v2_order=$(json_get "$JREF.stack_order")
+[ "$v1_order" -lt "$v2_order" ] || fail "stack_order: compute_fix $v1_order, compute_fix_v2 $v2_order"
 
 step "revert the newest: the one below runs again"
 ulpctl_ok revert compute_fix_v2 -p "$pid"

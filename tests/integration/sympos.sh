@@ -40,9 +40,13 @@ ulpctl_ok apply "$POS2" -p "$pid"
 expect_reply t "helper1 3" "helper1(3)=30"
 expect_reply t "helper2 3" "helper2(3)=21"
 ulpctl_ok status --json
-fn=".processes[] | select(.pid == $pid) | .patches[] | select(.name == \"helper_fix\") | .objects[0].functions[0]"
-assert_json "$fn | .old_name == \"helper\" and .old_sympos == 2" "helper sympos 2"
-assert_json "$fn | .old_addr == \"$h2_addr\"" "old_addr of the second helper"
+json_load
+json_one .processes pid "$pid"
+json_one "$JREF.patches" name '"helper_fix"'
+json_one "$JREF.objects" name '"main"'
+json_one "$JREF.functions" old_name '"helper"'
+assert_json_eq "$JREF.old_sympos" 2
+assert_json_eq "$JREF.old_addr" "\"$h2_addr\""
 
 step "revert"
 ulpctl_ok revert helper_fix -p "$pid"
