@@ -19,9 +19,9 @@ struct ulp_symbols;
 struct ulp_object_map {
 	const char *name;     /* "main" or SONAME/file name; owned by ulp_symbols */
 	const char *path;     /* file path as mapped in the target */
-	uint64_t start, end;  /* lowest and highest address mapped */
+	uint64_t start, end;  /* lowest address mapped, and one past the highest */
 	uint64_t bias;        /* load bias: runtime address - link-time address */
-	const char *build_id; /* lowercase hex or NULL */
+	const char *build_id; /* lowercase hex or NULL; as mapped in the target when readable */
 	bool is_main;
 };
 
@@ -51,11 +51,17 @@ const struct ulp_object_map *ulp_symbols_object_at(const struct ulp_symbols *sym
  * Resolve `name` in `object` (NULL/"main" = main program).  sympos 0 means
  * the name must be unique in that object; sympos N picks the Nth occurrence
  * in symbol-table order (the kernel's sympos).  Aliases at one address count
- * once.  Errors, each with a message naming object and symbol:
+ * once.  A name defined in several symbol versions (realpath@GLIBC_2.2.5,
+ * realpath@@GLIBC_2.3) means its default version with sympos 0, as for the
+ * dynamic linker; sympos reaches the others.  Errors, each with a message
+ * naming object and symbol:
  *   -ENOENT   no such object mapped, or no such symbol
  *   -ENOTUNIQ several candidates and sympos 0: the message lists each
  *             candidate's address and the sympos that selects it
  *   -ERANGE   sympos larger than the number of candidates
+ *   -ESTALE   the object's file is not the one the process has mapped (its
+ *             build-id differs: replaced on disk, or another mount
+ *             namespace's file), so its symbols cannot be trusted
  */
 int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char *name,
 			unsigned long sympos, struct ulp_symbol *out);

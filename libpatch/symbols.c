@@ -1,0 +1,959 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Symbols of a running process through elfutils' libdwfl (see symbols.h).
+ *
+ * libdwfl reports one module per file mapped in /proc/PID/maps (plus the
+ * vDSO), finds each module's ELF file, its separate debuginfo and symbol
+ * table, and biases symbol values to runtime addresses.  This file adds what
+ * ulp needs on top: objects named the way patches name them, the kernel's
+ * sympos rules, and a check that the file read from disk is the one that is
+ * mapped (same build-id), since a file replaced on disk after the process
+ * started would give addresses for code the process does not run.
+ */
+#include "symbols.h"
+
+#include "error.h"
+
+#include <dirent.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Build-ids are 20 bytes (sha1) in practice; notes larger than this are not read. */
+#define BUILD_ID_MAX 64
+#define NOTE_SEGMENT_MAX 4096
+#define MAPPED_PHDRS_MAX 64
+/* Candidates listed in an ambiguity message; the rest are counted. */
+#define AMBIGUOUS_LISTED 8
+
+struct sym_object {
+	struct ulp_object_map map; /* first: ulp_symbols_object() hands out &map */
+	Dwfl_Module *mod;
+	Elf *elf; /* NULL when the file could not be found or read */
+	char *name, *path, *build_id;
+	/* Why the symbols of this object cannot be used, or NULL. */
+	char *unusable;
+};
+
+/* An entry of /proc/PID/map_files: one mapping, "start-end" in hex. */
+struct map_file {
+	uint64_t start;
+	char name[40];
+};
+
+/* An executable file mapping of /proc/PID/maps. */
+struct exec_range {
+	uint64_t start, end;
+	char *path;
+};
+
+struct ulp_symbols {
+	pid_t pid;
+	Dwfl *dwfl;
+	struct sym_object *objs;
+	size_t nr, cap;
+	int err; /* first error while collecting modules */
+	struct exec_range *exec;
+	size_t nr_exec;
+	bool exec_known; /* exec[] could be read */
+	struct map_file *map_files;
+	size_t nr_map_files;
+	bool map_files_listed, map_files_denied;
+};
+
+struct candidate {
+	uint64_t addr;
+	GElf_Sym sym;
+};
+
+/* The version bit that marks a non-default ("name@VERSION") definition. */
+#define VERSYM_HIDDEN 0x8000
+
+static char *debuginfo_path; /* NULL: libdwfl's default search path */
+
+/* Open path for libdwfl, which records `name` as the module's file name. */
+static int open_for_dwfl(const char *path, const char *name, char **file_name)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	*file_name = strdup(name);
+	if (!*file_name) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void list_map_files(struct ulp_symbols *syms)
+{
+	struct dirent *de;
+	char path[64];
+	DIR *dir;
+
+	syms->map_files_listed = true;
+	snprintf(path, sizeof(path), "/proc/%d/map_files", (int)syms->pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		struct map_file *mf;
+		char *end;
+		void *p;
+
+		if (strlen(de->d_name) >= sizeof(mf->name))
+			continue;
+		if (syms->nr_map_files % 64 == 0) {
+			p = realloc(syms->map_files, (syms->nr_map_files + 64) * sizeof(*mf));
+			if (!p)
+				break;
+			syms->map_files = p;
+		}
+		mf = &syms->map_files[syms->nr_map_files];
+		mf->start = strtoull(de->d_name, &end, 16);
+		if (*end != '-')
+			continue;
+		strcpy(mf->name, de->d_name);
+		syms->nr_map_files++;
+	}
+	closedir(dir);
+}
+
+/*
+ * The very file the process has mapped at base, whatever became of its path
+ * since (replaced by a package upgrade, deleted, another mount namespace):
+ * /proc/PID/map_files/START-END.  Opening those takes CAP_SYS_ADMIN (or
+ * CAP_CHECKPOINT_RESTORE), which ulpd normally has.
+ */
+static int open_mapped_file(struct ulp_symbols *syms, const char *module_name, Dwarf_Addr base,
+			    char **file_name)
+{
+	char path[128];
+	int fd;
+
+	if (!syms->map_files_listed)
+		list_map_files(syms);
+	if (syms->map_files_denied)
+		return -1;
+	for (size_t i = 0; i < syms->nr_map_files; i++) {
+		if (syms->map_files[i].start != base)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%s", (int)syms->pid,
+			 syms->map_files[i].name);
+		fd = open_for_dwfl(path, module_name, file_name);
+		if (fd < 0 && (errno == EPERM || errno == EACCES))
+			syms->map_files_denied = true; /* no use trying the others */
+		return fd;
+	}
+	return -1;
+}
+
+static bool is_main_exe(pid_t pid, const char *module_name)
+{
+	char link[64], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	return !strcmp(target, module_name);
+}
+
+/*
+ * Which file to read a module's symbols from.  In order of preference: the
+ * mapped file itself (map_files, privileged); for a deleted file, the
+ * executable through /proc/PID/exe (any caller allowed to read the
+ * process's maps); else the path in the process's own root, so that a
+ * process in a container gets its files, not ours.  Failing those, the
+ * standard callback opens the path as we see it, and reads the vDSO from
+ * process memory.  Whatever is opened, its build-id is later checked
+ * against the one mapped in the process (set_build_id()).
+ */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *module_name, Dwarf_Addr base,
+		    char **file_name, Elf **elfp)
+{
+	struct ulp_symbols *syms = *userdata;
+	static const char deleted[] = " (deleted)";
+	size_t len = strlen(module_name);
+	char path[PATH_MAX];
+	int fd;
+
+	if (syms && module_name[0] == '/') {
+		fd = open_mapped_file(syms, module_name, base, file_name);
+		if (fd >= 0)
+			return fd;
+		if (len > strlen(deleted) &&
+		    !strcmp(module_name + len - strlen(deleted), deleted)) {
+			snprintf(path, sizeof(path), "/proc/%d/exe", (int)syms->pid);
+			if (is_main_exe(syms->pid, module_name))
+				fd = open_for_dwfl(path, module_name, file_name);
+		} else if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)syms->pid,
+				    module_name) < (int)sizeof(path)) {
+			fd = open_for_dwfl(path, path, file_name);
+		}
+		if (fd >= 0)
+			return fd;
+	}
+	return dwfl_linux_proc_find_elf(mod, userdata, module_name, base, file_name, elfp);
+}
+
+static const Dwfl_Callbacks dwfl_callbacks = {
+	.find_elf = find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.debuginfo_path = &debuginfo_path,
+};
+
+static char *hex_string(const unsigned char *bits, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc(2 * len + 1);
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		s[2 * i] = digits[bits[i] >> 4];
+		s[2 * i + 1] = digits[bits[i] & 0xf];
+	}
+	s[2 * len] = '\0';
+	return s;
+}
+
+static int read_target(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len)
+		return 0;
+	/* process_vm_readv refuses what /proc/PID/mem may still allow. */
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, (off_t)addr);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+/* The GNU build-id in a buffer of notes, as hex; NULL if none. */
+static char *notes_build_id(const unsigned char *buf, size_t len, size_t align)
+{
+	size_t off = 0;
+
+	while (off + 12 <= len) {
+		uint32_t namesz, descsz, type;
+		size_t name_off, desc_off;
+
+		memcpy(&namesz, buf + off, 4);
+		memcpy(&descsz, buf + off + 4, 4);
+		memcpy(&type, buf + off + 8, 4);
+		name_off = off + 12;
+		if (namesz > len || descsz > len)
+			break;
+		desc_off = name_off + ((namesz + align - 1) & ~(align - 1));
+		if (desc_off + descsz > len)
+			break;
+		if (type == NT_GNU_BUILD_ID && namesz == 4 && !memcmp(buf + name_off, "GNU", 4) &&
+		    descsz && descsz <= BUILD_ID_MAX)
+			return hex_string(buf + desc_off, descsz);
+		off = desc_off + ((descsz + align - 1) & ~(align - 1));
+	}
+	return NULL;
+}
+
+/*
+ * The GNU build-id of what the process has mapped at start, read from its
+ * memory alone: the ELF header there, its program headers, its PT_NOTE
+ * segments.  Nothing is taken from the file found on disk, which is what
+ * this is checked against.  NULL when it cannot be read (no permission, no
+ * note, no ELF header mapped).
+ */
+static char *mapped_build_id(pid_t pid, uint64_t start)
+{
+	unsigned char notes[NOTE_SEGMENT_MAX];
+	Elf64_Phdr ph[MAPPED_PHDRS_MAX];
+	uint64_t min_vaddr = UINT64_MAX, bias;
+	long page = sysconf(_SC_PAGESIZE);
+	Elf64_Ehdr eh;
+	size_t n;
+
+	if (read_target(pid, start, &eh, sizeof(eh)) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+	    !eh.e_phnum || eh.e_phnum > MAPPED_PHDRS_MAX)
+		return NULL;
+	n = eh.e_phnum;
+	if (read_target(pid, start + eh.e_phoff, ph, n * sizeof(ph[0])))
+		return NULL;
+	/* The lowest PT_LOAD is mapped at start, from its page boundary. */
+	for (size_t i = 0; i < n; i++) {
+		if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr < min_vaddr)
+			min_vaddr = ph[i].p_vaddr;
+	}
+	if (min_vaddr == UINT64_MAX)
+		return NULL;
+	bias = start - (min_vaddr & ~(uint64_t)(page - 1));
+
+	for (size_t i = 0; i < n; i++) {
+		char *id;
+
+		if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > sizeof(notes) ||
+		    read_target(pid, bias + ph[i].p_vaddr, notes, ph[i].p_filesz))
+			continue;
+		id = notes_build_id(notes, ph[i].p_filesz, ph[i].p_align == 8 ? 8 : 4);
+		if (id)
+			return id;
+	}
+	return NULL;
+}
+
+/* DT_SONAME of the ELF, from its SHT_DYNAMIC section; NULL if none. */
+static const char *elf_soname(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_DYNAMIC || !shdr.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			return NULL;
+		for (size_t i = 0; i < shdr.sh_size / shdr.sh_entsize; i++) {
+			GElf_Dyn dyn;
+
+			if (!gelf_getdyn(data, i, &dyn) || dyn.d_tag == DT_NULL)
+				break;
+			if (dyn.d_tag == DT_SONAME)
+				return elf_strptr(elf, shdr.sh_link, dyn.d_un.d_val);
+		}
+		return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * The object's build-id, and whether the file libdwfl found is the one the
+ * process has mapped: a file replaced on disk (or a path that means another
+ * file in our mount namespace than in the target's) would give addresses
+ * of code the process does not run.
+ */
+static int set_build_id(struct ulp_symbols *syms, struct sym_object *obj)
+{
+	const unsigned char *bits;
+	GElf_Addr note_vaddr;
+	char *file_id = NULL, *mapped_id;
+	int len;
+
+	len = dwfl_module_build_id(obj->mod, &bits, &note_vaddr);
+	if (len > 0 && !(file_id = hex_string(bits, len)))
+		return -ENOMEM;
+	mapped_id = mapped_build_id(syms->pid, obj->map.start);
+
+	if (mapped_id && (!file_id || strcmp(mapped_id, file_id)) &&
+	    asprintf(&obj->unusable,
+		     "the file %s is not the one process %d has mapped "
+		     "(build-id %s on disk, %s in memory)",
+		     obj->path, (int)syms->pid, file_id ? file_id : "none", mapped_id) < 0) {
+		obj->unusable = NULL;
+		free(file_id);
+		free(mapped_id);
+		return -ENOMEM;
+	}
+	/* The target's own copy is the truth; the file's when memory is unreadable. */
+	if (mapped_id) {
+		obj->build_id = mapped_id;
+		free(file_id);
+	} else {
+		obj->build_id = file_id;
+	}
+	obj->map.build_id = obj->build_id;
+	return 0;
+}
+
+/*
+ * The executable file mappings of the process.  libdwfl reports every
+ * mapped file as a module, but only those with code mapped are loaded
+ * objects: a library the process merely mmap()s as data (a debugger, a
+ * linker, ulpd itself) would otherwise pass for a second copy of it.
+ */
+static void read_exec_ranges(struct ulp_symbols *syms)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0, size = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)syms->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (getline(&line, &size, f) > 0) {
+		unsigned long long start, end;
+		char perms[8], *file;
+		int pos = 0;
+
+		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &start, &end, perms, &pos) < 3 ||
+		    !pos || perms[2] != 'x')
+			continue;
+		file = line + pos;
+		file[strcspn(file, "\n")] = '\0';
+		if (file[0] != '/')
+			continue;
+		if (syms->nr_exec == cap) {
+			size_t ncap = cap ? 2 * cap : 32;
+			void *p = realloc(syms->exec, ncap * sizeof(*syms->exec));
+
+			if (!p)
+				goto out;
+			syms->exec = p;
+			cap = ncap;
+		}
+		syms->exec[syms->nr_exec].path = strdup(file);
+		if (!syms->exec[syms->nr_exec].path)
+			goto out;
+		syms->exec[syms->nr_exec].start = start;
+		syms->exec[syms->nr_exec].end = end;
+		syms->nr_exec++;
+	}
+	syms->exec_known = !ferror(f);
+out:
+	free(line);
+	fclose(f);
+}
+
+static bool has_code_mapped(const struct ulp_symbols *syms, const char *path, uint64_t low,
+			    uint64_t high)
+{
+	if (!syms->exec_known)
+		return true; /* cannot tell: keep it */
+	for (size_t i = 0; i < syms->nr_exec; i++) {
+		const struct exec_range *r = &syms->exec[i];
+
+		if (r->start >= low && r->end <= high && !strcmp(r->path, path))
+			return true;
+	}
+	return false;
+}
+
+/* Record a module; errors are kept in syms->err (callbacks cannot fail nicely). */
+static int collect_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start,
+			  void *arg)
+{
+	struct ulp_symbols *syms = arg;
+	struct sym_object *obj;
+	Dwarf_Addr low, high;
+	GElf_Addr bias = 0;
+	Elf *elf;
+
+	(void)start;
+	*userdata = syms; /* for find_elf */
+
+	if (syms->nr == syms->cap) {
+		size_t ncap = syms->cap ? 2 * syms->cap : 32;
+		void *p = realloc(syms->objs, ncap * sizeof(*syms->objs));
+
+		if (!p) {
+			syms->err = -ENOMEM;
+			return DWARF_CB_ABORT;
+		}
+		syms->objs = p;
+		syms->cap = ncap;
+	}
+
+	dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL);
+	if (name[0] == '/' && !has_code_mapped(syms, name, low, high))
+		return DWARF_CB_OK;
+	elf = dwfl_module_getelf(mod, &bias);
+	/* Pseudo-modules without an image ([vdso] unreadable) are of no use. */
+	if (!elf && name[0] != '/')
+		return DWARF_CB_OK;
+
+	obj = &syms->objs[syms->nr++];
+	memset(obj, 0, sizeof(*obj));
+	obj->mod = mod;
+	obj->elf = elf;
+	obj->path = strdup(name);
+	if (!obj->path) {
+		syms->err = -ENOMEM;
+		return DWARF_CB_ABORT;
+	}
+	obj->map.path = obj->path;
+	obj->map.start = low;
+	obj->map.end = high;
+	if (!elf) {
+		if (asprintf(&obj->unusable, "cannot read the ELF file %s: %s", name,
+			     dwfl_errmsg(-1)) < 0) {
+			obj->unusable = NULL;
+			syms->err = -ENOMEM;
+			return DWARF_CB_ABORT;
+		}
+		return DWARF_CB_OK;
+	}
+	obj->map.bias = bias;
+	syms->err = set_build_id(syms, obj);
+	return syms->err ? DWARF_CB_ABORT : DWARF_CB_OK;
+}
+
+static int cmp_objects(const void *a, const void *b)
+{
+	const struct sym_object *x = a, *y = b;
+
+	return x->map.start < y->map.start ? -1 : x->map.start > y->map.start;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* Find the main program (see below) and give every object its name. */
+static int name_objects(struct ulp_symbols *syms)
+{
+	struct sym_object *main_obj = NULL;
+
+	/*
+	 * The main program is the module mapped from /proc/PID/exe's file:
+	 * e_type cannot tell (a PIE is ET_DYN like any library).  Both paths
+	 * come from the kernel's d_path, so they compare as strings, " (deleted)"
+	 * included.
+	 */
+	for (size_t i = 0; i < syms->nr && !main_obj; i++) {
+		if (is_main_exe(syms->pid, syms->objs[i].path))
+			main_obj = &syms->objs[i];
+	}
+	/* Without access to the link, the one ET_EXEC module, if any. */
+	for (size_t i = 0; i < syms->nr && !main_obj; i++) {
+		GElf_Ehdr ehdr;
+
+		if (syms->objs[i].elf && !syms->objs[i].unusable &&
+		    gelf_getehdr(syms->objs[i].elf, &ehdr) && ehdr.e_type == ET_EXEC)
+			main_obj = &syms->objs[i];
+	}
+
+	for (size_t i = 0; i < syms->nr; i++) {
+		struct sym_object *obj = &syms->objs[i];
+		/* Not from a file that is not the mapped one. */
+		const char *soname = obj->elf && !obj->unusable ? elf_soname(obj->elf) : NULL;
+
+		if (obj == main_obj) {
+			obj->map.is_main = true;
+			obj->name = strdup("main");
+		} else {
+			obj->name = strdup(soname ? soname : base_name(obj->path));
+		}
+		if (!obj->name)
+			return -ENOMEM;
+		obj->map.name = obj->name;
+	}
+	return 0;
+}
+
+/*
+ * Nothing of the process's memory can be read: say why.  A zombie, a kernel
+ * thread or a process in exit still has its /proc entry, but its auxv and
+ * maps read as ESRCH or empty.
+ */
+static int process_gone(pid_t pid)
+{
+	char path[32], stat[512], *paren;
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return ulp_errorf(-ESRCH, "no such process: %d", (int)pid);
+	n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last parenthesis. */
+	paren = strrchr(stat, ')');
+	if (paren && (paren[2] == 'Z' || paren[2] == 'X'))
+		return ulp_errorf(-ESRCH, "process %d has exited (it is a zombie)", (int)pid);
+	return ulp_errorf(-ESRCH,
+			  "process %d has no user-space memory (a kernel thread, or exiting)",
+			  (int)pid);
+}
+
+int ulp_symbols_open(pid_t pid, struct ulp_symbols **out)
+{
+	struct ulp_symbols *syms;
+	int err, r;
+
+	*out = NULL;
+	if (pid <= 0)
+		return ulp_errorf(-ESRCH, "no such process: %d", (int)pid);
+
+	syms = calloc(1, sizeof(*syms));
+	if (!syms)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	syms->pid = pid;
+	syms->dwfl = dwfl_begin(&dwfl_callbacks);
+	if (!syms->dwfl) {
+		err = ulp_errorf(-ENOMEM, "cannot start libdwfl: %s", dwfl_errmsg(-1));
+		goto fail;
+	}
+
+	dwfl_report_begin(syms->dwfl);
+	r = dwfl_linux_proc_report(syms->dwfl, pid);
+	if (dwfl_report_end(syms->dwfl, NULL, NULL) && !r)
+		r = -1;
+	if (r == ENOENT || r == ESRCH) {
+		err = process_gone(pid);
+		goto fail;
+	}
+	/* libdwfl's word for an empty auxv: nothing in user space to read. */
+	if (r == ENOEXEC) {
+		err = process_gone(pid);
+		goto fail;
+	}
+	if (r > 0) {
+		err = ulp_errorf(-r, "cannot read the memory map of process %d: %s", (int)pid,
+				 strerror(r));
+		goto fail;
+	}
+	if (r < 0) {
+		err = ulp_errorf(-EIO, "cannot read the memory map of process %d: %s", (int)pid,
+				 dwfl_errmsg(-1));
+		goto fail;
+	}
+
+	read_exec_ranges(syms);
+	dwfl_getmodules(syms->dwfl, collect_module, syms, 0);
+	if (syms->err) {
+		err = ulp_errorf(syms->err, "cannot list the objects of process %d: %s", (int)pid,
+				 strerror(-syms->err));
+		goto fail;
+	}
+	/* An exiting process may have dropped its mappings already. */
+	if (!syms->nr) {
+		err = process_gone(pid);
+		goto fail;
+	}
+	qsort(syms->objs, syms->nr, sizeof(*syms->objs), cmp_objects);
+	err = name_objects(syms);
+	if (err) {
+		err = ulp_errorf(err, "out of memory");
+		goto fail;
+	}
+	*out = syms;
+	return 0;
+
+fail:
+	ulp_symbols_close(syms);
+	return err;
+}
+
+void ulp_symbols_close(struct ulp_symbols *syms)
+{
+	if (!syms)
+		return;
+	for (size_t i = 0; i < syms->nr; i++) {
+		free(syms->objs[i].name);
+		free(syms->objs[i].path);
+		free(syms->objs[i].build_id);
+		free(syms->objs[i].unusable);
+	}
+	free(syms->objs);
+	free(syms->map_files);
+	for (size_t i = 0; i < syms->nr_exec; i++)
+		free(syms->exec[i].path);
+	free(syms->exec);
+	if (syms->dwfl)
+		dwfl_end(syms->dwfl);
+	free(syms);
+}
+
+size_t ulp_symbols_nr_objects(const struct ulp_symbols *syms)
+{
+	return syms->nr;
+}
+
+const struct ulp_object_map *ulp_symbols_object(const struct ulp_symbols *syms, size_t i)
+{
+	return i < syms->nr ? &syms->objs[i].map : NULL;
+}
+
+static struct sym_object *find_object(const struct ulp_symbols *syms, const char *name)
+{
+	bool want_main = !name || !strcmp(name, "main");
+
+	for (size_t i = 0; i < syms->nr; i++) {
+		struct sym_object *obj = &syms->objs[i];
+
+		if (want_main ? obj->map.is_main : !strcmp(obj->name, name))
+			return obj;
+	}
+	return NULL;
+}
+
+const struct ulp_object_map *ulp_symbols_find_object(const struct ulp_symbols *syms,
+						     const char *name)
+{
+	struct sym_object *obj = find_object(syms, name);
+
+	return obj ? &obj->map : NULL;
+}
+
+const struct ulp_object_map *ulp_symbols_object_at(const struct ulp_symbols *syms, uint64_t addr)
+{
+	for (size_t i = 0; i < syms->nr; i++) {
+		if (addr >= syms->objs[i].map.start && addr < syms->objs[i].map.end)
+			return &syms->objs[i].map;
+	}
+	return NULL;
+}
+
+/* Symbols that can be patched or referenced: defined code and data. */
+static bool usable_symbol(const GElf_Sym *sym)
+{
+	switch (GELF_ST_TYPE(sym->st_info)) {
+	case STT_SECTION:
+	case STT_FILE:
+		return false;
+	default:
+		return sym->st_shndx != SHN_UNDEF;
+	}
+}
+
+/*
+ * A versioned definition in .symtab reads "name@@VERSION" (the default) or
+ * "name@VERSION"; the default one answers to the plain name, as for ld.so.
+ */
+static bool default_version_of(const char *symname, const char *name, size_t len)
+{
+	return !strncmp(symname, name, len) && symname[len] == '@' && symname[len + 1] == '@';
+}
+
+static int add_candidate(struct candidate **cands, size_t *nr, size_t *cap, uint64_t addr,
+			 const GElf_Sym *sym)
+{
+	/* An alias at the same address is the same function: counted once. */
+	for (size_t i = 0; i < *nr; i++) {
+		if ((*cands)[i].addr == addr)
+			return 0;
+	}
+	if (*nr == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 4;
+		void *p = realloc(*cands, ncap * sizeof(**cands));
+
+		if (!p)
+			return -ENOMEM;
+		*cands = p;
+		*cap = ncap;
+	}
+	(*cands)[*nr].addr = addr;
+	(*cands)[*nr].sym = *sym;
+	(*nr)++;
+	return 0;
+}
+
+static int collect_candidates(struct sym_object *obj, const char *name, bool versioned,
+			      struct candidate **cands, size_t *nr, size_t *cap)
+{
+	size_t len = strlen(name);
+	int n = dwfl_module_getsymtab(obj->mod);
+
+	for (int i = 0; i < n; i++) {
+		const char *symname;
+		GElf_Addr addr;
+		GElf_Sym sym;
+		int err;
+
+		symname = dwfl_module_getsym_info(obj->mod, i, &sym, &addr, NULL, NULL, NULL);
+		if (!symname || !usable_symbol(&sym))
+			continue;
+		if (versioned ? !default_version_of(symname, name, len) : strcmp(symname, name))
+			continue;
+		/* A TLS symbol's value is an offset in the TLS block, not an address. */
+		if (GELF_ST_TYPE(sym.st_info) == STT_TLS)
+			addr = sym.st_value;
+		err = add_candidate(cands, nr, cap, addr, &sym);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static Elf_Scn *find_section(Elf *elf, GElf_Word type, GElf_Shdr *shdr)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		if (gelf_getshdr(scn, shdr) && shdr->sh_type == type)
+			return scn;
+	}
+	return NULL;
+}
+
+/*
+ * Is the definition of name at addr only an old, non-default version in
+ * .dynsym (realpath@GLIBC_2.2.5 next to realpath@@GLIBC_2.3)?  Those keep
+ * the plain name in .dynsym, with the version in .gnu.version.
+ */
+static bool only_old_versions(const struct sym_object *obj, const char *name, uint64_t addr)
+{
+	Elf_Data *syms, *versyms;
+	GElf_Shdr shdr, vshdr;
+	Elf_Scn *scn, *vscn;
+	bool found = false;
+	size_t n;
+
+	scn = find_section(obj->elf, SHT_DYNSYM, &shdr);
+	vscn = find_section(obj->elf, SHT_GNU_versym, &vshdr);
+	if (!scn || !vscn || !shdr.sh_entsize || !(syms = elf_getdata(scn, NULL)) ||
+	    !(versyms = elf_getdata(vscn, NULL)))
+		return false;
+	n = shdr.sh_size / shdr.sh_entsize;
+	for (size_t i = 1; i < n; i++) {
+		GElf_Versym vs;
+		const char *symname;
+		GElf_Sym sym;
+
+		if (!gelf_getsym(syms, i, &sym) || sym.st_shndx == SHN_UNDEF ||
+		    sym.st_value + obj->map.bias != addr)
+			continue;
+		symname = elf_strptr(obj->elf, shdr.sh_link, sym.st_name);
+		if (!symname || strcmp(symname, name) || !gelf_getversym(versyms, i, &vs))
+			continue;
+		if (!(vs & VERSYM_HIDDEN))
+			return false;
+		found = true;
+	}
+	return found;
+}
+
+/*
+ * With sympos 0, a name with several versions means its default version,
+ * as for the dynamic linker: the one candidate that is not only an old
+ * version, if there is exactly one.
+ */
+static struct candidate *default_version(const struct sym_object *obj, const char *name,
+					 struct candidate *cands, size_t nr)
+{
+	struct candidate *pick = NULL;
+
+	for (size_t i = 0; i < nr; i++) {
+		if (only_old_versions(obj, name, cands[i].addr))
+			continue;
+		if (pick)
+			return NULL;
+		pick = &cands[i];
+	}
+	return pick;
+}
+
+static int ambiguous(const char *name, const char *object, const struct candidate *cands, size_t nr)
+{
+	char list[768];
+	size_t used = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < nr && i < AMBIGUOUS_LISTED; i++) {
+		int n = snprintf(list + used, sizeof(list) - used, "%s0x%" PRIx64 " (sympos %zu)",
+				 i ? ", " : "", cands[i].addr, i + 1);
+
+		if (n < 0 || (size_t)n >= sizeof(list) - used)
+			break;
+		used += n;
+	}
+	if (nr > AMBIGUOUS_LISTED && used < sizeof(list))
+		snprintf(list + used, sizeof(list) - used, ", and %zu more", nr - AMBIGUOUS_LISTED);
+	return ulp_errorf(
+		-ENOTUNIQ,
+		"symbol '%s' is ambiguous in object '%s': %zu candidates: %s; set old_sympos", name,
+		object, nr, list);
+}
+
+int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char *name,
+			unsigned long sympos, struct ulp_symbol *out)
+{
+	const char *objname = object ? object : "main";
+	struct candidate *cands = NULL, *pick = NULL;
+	size_t nr = 0, cap = 0;
+	struct sym_object *obj;
+	int err;
+
+	obj = find_object(syms, object);
+	if (!obj)
+		return ulp_errorf(-ENOENT, "object '%s' is not loaded in process %d", objname,
+				  (int)syms->pid);
+	if (obj->unusable)
+		return ulp_errorf(obj->elf ? -ESTALE : -ENOENT, "symbol '%s' of object '%s': %s",
+				  name, objname, obj->unusable);
+	if (dwfl_module_getsymtab(obj->mod) < 0)
+		return ulp_errorf(-ENOENT,
+				  "symbol '%s' not found in object '%s': no symbol table (%s)",
+				  name, objname, dwfl_errmsg(-1));
+
+	err = collect_candidates(obj, name, false, &cands, &nr, &cap);
+	if (!err && !nr && !strchr(name, '@'))
+		err = collect_candidates(obj, name, true, &cands, &nr, &cap);
+	if (err) {
+		err = ulp_errorf(err, "out of memory");
+		goto out;
+	}
+
+	if (!nr) {
+		err = ulp_errorf(-ENOENT, "symbol '%s' not found in object '%s'", name, objname);
+	} else if (!sympos && nr > 1 && !(pick = default_version(obj, name, cands, nr))) {
+		err = ambiguous(name, objname, cands, nr);
+	} else if (sympos > nr) {
+		err = ulp_errorf(
+			-ERANGE,
+			"symbol '%s' in object '%s': sympos %lu is out of range (%zu candidate%s)",
+			name, objname, sympos, nr, nr == 1 ? "" : "s");
+	} else {
+		if (sympos || nr == 1)
+			pick = &cands[sympos ? sympos - 1 : 0];
+		out->addr = pick->addr;
+		out->size = pick->sym.st_size;
+		out->type = GELF_ST_TYPE(pick->sym.st_info);
+		out->local = GELF_ST_BIND(pick->sym.st_info) == STB_LOCAL;
+	}
+out:
+	free(cands);
+	return err;
+}
+
+const char *ulp_symbols_name_at(struct ulp_symbols *syms, uint64_t addr, uint64_t *start)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(syms->dwfl, addr);
+	const char *name;
+	GElf_Off offset;
+	GElf_Sym sym;
+
+	if (!mod)
+		return NULL;
+	/* Only from objects whose symbols can be trusted (see collect_module()). */
+	for (size_t i = 0;; i++) {
+		if (i == syms->nr)
+			return NULL;
+		if (syms->objs[i].mod == mod) {
+			if (syms->objs[i].unusable)
+				return NULL;
+			break;
+		}
+	}
+	name = dwfl_module_addrinfo(mod, addr, &offset, &sym, NULL, NULL, NULL);
+	if (name && start)
+		*start = addr - offset;
+	return name;
+}
