@@ -256,7 +256,7 @@ static void ulp_process_handle_status(struct ulp_process *p, pid_t tid, int stat
 		t = ulp_process_add_thread(p, tid);
 		if (!t)
 			return;
-		t->want_stop = ulp_process_nr_live(p) > 1 && p->threads[0].want_stop;
+		t->want_stop = p->stopping_all;
 	}
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
 		ulp_thread_mark_gone(t);
@@ -422,10 +422,21 @@ int ulp_thread_set_regs(struct ulp_process *p, struct ulp_thread *t)
 	return 0;
 }
 
+static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline);
+
 int ulp_process_stop_all(struct ulp_process *p)
 {
 	uint64_t deadline = ulp_now_us() + 5000000u;
+	int ret;
 
+	p->stopping_all = true;
+	ret = ulp_process_stop_all_locked(p, deadline);
+	p->stopping_all = false;
+	return ret;
+}
+
+static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline)
+{
 	/* Interrupt everyone first, then wait: stopping threads one after
 	 * another would hold the early ones while the late ones run. */
 	for (size_t i = 0; i < p->nr_threads; i++) {

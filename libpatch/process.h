@@ -28,6 +28,7 @@ struct ulp_process {
 	int mem_fd; /* /proc/PID/mem, for writes to any page */
 	bool exited;
 	bool execed;
+	bool stopping_all; /* threads that appear now must stop too */
 	struct ulp_thread *threads;
 	size_t nr_threads, cap_threads;
 };
