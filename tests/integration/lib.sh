@@ -61,6 +61,9 @@ dump_diagnostics()
 		eval "$hook"
 	done
 	printf '\n[%s] ---- diagnostics (%s)\n' "$TEST_NAME" "$TMP"
+	if [ -n "$ULPD_PID" ] && ! pid_alive "$ULPD_PID"; then
+		printf 'ulpd (pid %s) is not running any more: it crashed or exited\n' "$ULPD_PID"
+	fi
 	for f in "$TMP"/ulpd.log "$TMP"/*.out "$TMP"/*.err "$TMP"/ulpctl.last; do
 		[ -s "$f" ] || continue
 		printf -- '--- %s (last 40 lines)\n' "${f##*/}"
