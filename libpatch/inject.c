@@ -144,7 +144,7 @@ static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *sym
 		if (ret < 0)
 			break;
 		for (size_t i = 0; i < p->nr_threads && !chosen; i++) {
-			struct ulp_thread *th = &p->threads[i];
+			struct ulp_thread *th = p->threads[i];
 			bool safe = true;
 			size_t n = 0;
 
@@ -158,8 +158,8 @@ static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *sym
 				chosen = th->tid;
 		}
 		for (size_t i = 0; i < p->nr_threads; i++)
-			if (p->threads[i].tid != chosen)
-				ulp_thread_resume(p, &p->threads[i]);
+			if (p->threads[i]->tid != chosen)
+				ulp_thread_resume(p, p->threads[i]);
 		if (chosen) {
 			*out = ulp_process_find_thread(p, chosen);
 			free(ips);

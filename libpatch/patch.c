@@ -252,7 +252,7 @@ static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
 static int ulp_move_threads_out(struct ulp_process *p, const struct ulp_prologue *pr)
 {
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *th = &p->threads[i];
+		struct ulp_thread *th = p->threads[i];
 		uint64_t rip;
 		int ret;
 
@@ -320,7 +320,7 @@ static int ulp_entries_to_steady(struct ulp_transition *tr, void *arg)
 static bool ulp_thread_in_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
 {
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		const struct ulp_thread *th = &p->threads[i];
+		const struct ulp_thread *th = p->threads[i];
 
 		if (th->gone || !th->regs_valid)
 			continue;
@@ -502,10 +502,12 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 			t->pid);
 	if (ret == 0)
 		ret = ulp_patch_prepare(t, p, syms, info, &ap);
-	if (ret < 0 || (opts && opts->check_only)) {
+	if (ret < 0) {
 		ulp_patch_info_free(info);
 		goto out;
 	}
+	if (opts && opts->check_only)
+		goto out; /* ap owns info and is freed there */
 	ap->path = strdup(path);
 	ret = ulp_runtime_ensure(t, p, &syms);
 	if (ret == 0)

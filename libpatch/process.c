@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,8 @@ uint64_t ulp_now_us(void)
 struct ulp_thread *ulp_process_find_thread(struct ulp_process *p, pid_t tid)
 {
 	for (size_t i = 0; i < p->nr_threads; i++)
-		if (p->threads[i].tid == tid)
-			return &p->threads[i];
+		if (p->threads[i]->tid == tid)
+			return p->threads[i];
 	return NULL;
 }
 
@@ -38,7 +39,7 @@ size_t ulp_process_nr_live(const struct ulp_process *p)
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->nr_threads; i++)
-		n += !p->threads[i].gone;
+		n += !p->threads[i]->gone;
 	return n;
 }
 
@@ -48,17 +49,25 @@ static struct ulp_thread *ulp_process_add_thread(struct ulp_process *p, pid_t ti
 
 	if (p->nr_threads == p->cap_threads) {
 		size_t cap = p->cap_threads ? p->cap_threads * 2 : 16;
-		struct ulp_thread *n = realloc(p->threads, cap * sizeof(*n));
+		struct ulp_thread **n = realloc(p->threads, cap * sizeof(*n));
 
 		if (!n)
 			return NULL;
 		p->threads = n;
 		p->cap_threads = cap;
 	}
-	t = &p->threads[p->nr_threads++];
-	memset(t, 0, sizeof(*t));
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
 	t->tid = tid;
+	p->threads[p->nr_threads++] = t;
 	return t;
+}
+
+void ulp_process_adopt_thread(struct ulp_process *p, pid_t tid)
+{
+	if (!ulp_process_find_thread(p, tid))
+		ulp_process_add_thread(p, tid);
 }
 
 static int ulp_read_tracer_pid(pid_t pid)
@@ -88,6 +97,10 @@ static int ulp_thread_seize(struct ulp_process *p, pid_t tid)
 		if (errno == EPERM) {
 			int tracer = ulp_read_tracer_pid(tid);
 
+			/* A thread born from a clone event we saw only as our
+			 * detach finished is still ours: adopt it. */
+			if (tracer == getpid() && ulp_process_add_thread(p, tid))
+				return 0;
 			if (tracer > 0)
 				return ulp_errorf(-EBUSY,
 						  "process %d is already traced by process %d",
@@ -164,18 +177,28 @@ int ulp_process_attach(pid_t pid, struct ulp_process **out)
 	tracer = ulp_read_tracer_pid(pid);
 	if (tracer == -ENOENT || ulp_process_is_zombie_or_gone(pid))
 		return ulp_errorf(-ESRCH, "no such process: %d", pid);
-	if (tracer > 0)
+	if (tracer > 0 && tracer != getpid())
 		return ulp_errorf(-EBUSY, "process %d is already traced by process %d", pid,
 				  tracer);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	p->pid = pid;
+	{
+		sigset_t chld;
+
+		/* Tracee stops arrive as SIGCHLD: wait for them with sigtimedwait
+		 * instead of sleeping in slices. */
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		pthread_sigmask(SIG_BLOCK, &chld, &p->saved_mask);
+	}
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	p->mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (p->mem_fd < 0) {
 		ret = ulp_errorf(errno == ENOENT ? -ESRCH : -errno, "cannot open %s: %s", path,
 				 strerror(errno));
+		pthread_sigmask(SIG_SETMASK, &p->saved_mask, NULL);
 		free(p);
 		return ret;
 	}
@@ -218,7 +241,7 @@ static int ulp_thread_cont(struct ulp_thread *t, int sig)
 	return 0;
 }
 
-static int ulp_thread_read_regs(struct ulp_thread *t)
+int ulp_thread_read_regs(struct ulp_thread *t)
 {
 	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0) {
 		if (errno == ESRCH) {
@@ -229,6 +252,7 @@ static int ulp_thread_read_regs(struct ulp_thread *t)
 				  strerror(errno));
 	}
 	t->regs_valid = true;
+	t->fs_base = t->regs.fs_base;
 	return 0;
 }
 
@@ -320,26 +344,32 @@ static int ulp_process_reap(struct ulp_process *p, pid_t which, int *status_out)
 	return handled;
 }
 
-static void ulp_sleep_us(long us)
+/* Sleep until a tracee reports (SIGCHLD) or deadline_us passes. */
+static void ulp_wait_chld(uint64_t deadline_us)
 {
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = us * 1000 };
+	uint64_t now = ulp_now_us();
+	struct timespec ts;
+	sigset_t chld;
 
-	nanosleep(&ts, NULL);
+	if (now >= deadline_us)
+		return;
+	ts.tv_sec = (time_t)((deadline_us - now) / 1000000u);
+	ts.tv_nsec = (long)((deadline_us - now) % 1000000u) * 1000;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigtimedwait(&chld, NULL, &ts);
 }
 
 int ulp_process_poll(struct ulp_process *p, int timeout_ms)
 {
 	uint64_t deadline = ulp_now_us() + (uint64_t)timeout_ms * 1000u;
-	long nap = 2;
 
 	for (;;) {
 		int n = ulp_process_reap(p, 0, NULL);
 
 		if (n != 0 || timeout_ms == 0 || ulp_now_us() >= deadline)
 			return n;
-		ulp_sleep_us(nap);
-		if (nap < 200)
-			nap *= 2;
+		ulp_wait_chld(deadline);
 	}
 }
 
@@ -348,7 +378,6 @@ int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int tim
 {
 	uint64_t deadline = ulp_now_us() + (uint64_t)timeout_ms * 1000u;
 	pid_t tid = t->tid;
-	long nap = 2;
 
 	for (;;) {
 		int n = ulp_process_reap(p, tid, status);
@@ -369,9 +398,7 @@ int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int tim
 			return -ESRCH;
 		if (ulp_now_us() >= deadline)
 			return -ETIMEDOUT;
-		ulp_sleep_us(nap);
-		if (nap < 200)
-			nap *= 2;
+		ulp_wait_chld(deadline);
 	}
 }
 
@@ -440,7 +467,7 @@ static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline)
 	/* Interrupt everyone first, then wait: stopping threads one after
 	 * another would hold the early ones while the late ones run. */
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *t = &p->threads[i];
+		struct ulp_thread *t = p->threads[i];
 
 		if (t->gone)
 			continue;
@@ -453,7 +480,7 @@ static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline)
 		int ret;
 
 		for (size_t i = 0; i < p->nr_threads; i++) {
-			struct ulp_thread *t = &p->threads[i];
+			struct ulp_thread *t = p->threads[i];
 
 			if (t->gone || t->stopped)
 				continue;
@@ -480,7 +507,7 @@ static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline)
 	if (ulp_process_nr_live(p) == 0)
 		return ulp_errorf(-ESRCH, "process %d exited", p->pid);
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *t = &p->threads[i];
+		struct ulp_thread *t = p->threads[i];
 
 		if (!t->gone && !t->regs_valid)
 			ulp_thread_read_regs(t);
@@ -493,7 +520,7 @@ int ulp_process_resume_all(struct ulp_process *p)
 	int ret = 0;
 
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		int r = ulp_thread_resume(p, &p->threads[i]);
+		int r = ulp_thread_resume(p, p->threads[i]);
 
 		if (r < 0 && !ret)
 			ret = r;
@@ -509,7 +536,7 @@ int ulp_process_detach(struct ulp_process *p)
 	 * go with the signal it may still owe. */
 	ret = ulp_process_stop_all(p);
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *t = &p->threads[i];
+		struct ulp_thread *t = p->threads[i];
 
 		if (t->gone || !t->stopped)
 			continue;
@@ -518,8 +545,22 @@ int ulp_process_detach(struct ulp_process *p)
 		t->stopped = false;
 		t->gone = true;
 	}
-	/* Collect stops that raced with the detach so none is left queued. */
-	ulp_process_reap(p, 0, NULL);
+	/* Threads cloned while we detached are traced by us from birth: wait
+	 * for their first stop and let them go too. */
+	for (uint64_t deadline = ulp_now_us() + 1000000u; ulp_now_us() < deadline;) {
+		int status;
+		pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
+
+		if (tid < 0)
+			break; /* ECHILD: nothing traced any more */
+		if (tid == 0) {
+			ulp_wait_chld(ulp_now_us() + 10000u);
+			continue;
+		}
+		if (WIFSTOPPED(status))
+			ptrace(PTRACE_DETACH, tid, 0,
+			       (void *)(long)((status >> 16) == 0 ? WSTOPSIG(status) : 0));
+	}
 	return ret == -ESRCH ? 0 : ret;
 }
 
@@ -527,8 +568,11 @@ void ulp_process_free(struct ulp_process *p)
 {
 	if (!p)
 		return;
+	pthread_sigmask(SIG_SETMASK, &p->saved_mask, NULL);
 	if (p->mem_fd >= 0)
 		close(p->mem_fd);
+	for (size_t i = 0; i < p->nr_threads; i++)
+		free(p->threads[i]);
 	free(p->threads);
 	free(p);
 }

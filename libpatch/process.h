@@ -9,6 +9,7 @@
 #define ULP_PROCESS_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -20,6 +21,7 @@ struct ulp_thread {
 	bool want_stop; /* we asked it to stop and keep it stopped */
 	bool regs_valid; /* regs holds its registers at this stop */
 	int pending_sig; /* signal to deliver when resumed (0: none) */
+	uint64_t fs_base; /* TLS base, 0 until registers were read once */
 	struct user_regs_struct regs;
 };
 
@@ -29,7 +31,8 @@ struct ulp_process {
 	bool exited;
 	bool execed;
 	bool stopping_all; /* threads that appear now must stop too */
-	struct ulp_thread *threads;
+	sigset_t saved_mask; /* the caller's mask; SIGCHLD is blocked while attached */
+	struct ulp_thread **threads; /* stable pointers: the array grows as threads appear */
 	size_t nr_threads, cap_threads;
 };
 
@@ -46,6 +49,9 @@ int ulp_process_resume_all(struct ulp_process *p);
 
 int ulp_thread_stop(struct ulp_process *p, struct ulp_thread *t);
 int ulp_thread_resume(struct ulp_process *p, struct ulp_thread *t);
+
+/* Fill t->regs from a stopped thread. */
+int ulp_thread_read_regs(struct ulp_thread *t);
 
 /* Write t->regs back to the thread (it must be stopped). */
 int ulp_thread_set_regs(struct ulp_process *p, struct ulp_thread *t);
@@ -67,6 +73,9 @@ int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int tim
 /* Detach from every thread; they continue exactly where they were. */
 int ulp_process_detach(struct ulp_process *p);
 void ulp_process_free(struct ulp_process *p);
+
+/* Track a thread we learnt about from a clone event. */
+void ulp_process_adopt_thread(struct ulp_process *p, pid_t tid);
 
 struct ulp_thread *ulp_process_find_thread(struct ulp_process *p, pid_t tid);
 size_t ulp_process_nr_live(const struct ulp_process *p);

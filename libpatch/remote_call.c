@@ -115,6 +115,12 @@ int ulp_remote_call(struct ulp_process *p, struct ulp_thread *t, uint64_t func,
 			goto out;
 		}
 		if (status >> 16 != 0) {
+			unsigned long child;
+
+			/* A thread the call creates is traced from birth: follow it. */
+			if (status >> 16 == PTRACE_EVENT_CLONE &&
+			    ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0)
+				ulp_process_adopt_thread(p, (pid_t)child);
 			/* a stray PTRACE_INTERRUPT or clone event: keep going */
 			ptrace(PTRACE_CONT, tid, 0, 0);
 			continue;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <time.h>
 
 #include "codegen.h"
@@ -51,7 +52,7 @@ int ulp_transition_start(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg
 	if (ret < 0)
 		goto out;
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *th = &p->threads[i];
+		struct ulp_thread *th = p->threads[i];
 
 		if (th->gone || !th->regs_valid || !th->regs.fs_base)
 			continue;
@@ -88,6 +89,8 @@ static int ulp_transition_check_thread(struct ulp_transition *tr, struct ulp_thr
 	if (!th->regs.fs_base)
 		return 1; /* not a libc thread (raw clone): it cannot run slot code */
 	ret = ulp_mem_read(tr->proc, ulp_thread_state_addr(tr, th), &state, 1);
+	if (ret == -EFAULT || ret == -ESRCH)
+		return -ESRCH; /* exiting: its TLS is gone */
 	if (ret < 0)
 		return ret;
 	if (state == tr->to_state)
@@ -110,47 +113,111 @@ static int ulp_transition_check_thread(struct ulp_transition *tr, struct ulp_thr
 	return ret < 0 ? ret : 1;
 }
 
+static bool ulp_thread_switched(struct ulp_transition *tr, struct ulp_thread *th)
+{
+	unsigned char state;
+
+	/* TLS is plain memory: read it without stopping the thread. */
+	if (!th->fs_base)
+		return false;
+	if (ulp_mem_read(tr->proc, th->fs_base + (uint64_t)(int64_t)tr->target->tls_offset, &state,
+			 1) < 0)
+		return false;
+	return state == tr->to_state;
+}
+
+/*
+ * Interrupt every thread not yet switched at once, and check and resume each
+ * as soon as it reports: every thread is stopped only for its own check, and
+ * busy threads that wait for a CPU to acknowledge the stop are waited for in
+ * parallel, not one after another.
+ */
 int ulp_transition_try_complete(struct ulp_transition *tr)
 {
 	struct ulp_process *p = tr->proc;
 	uint64_t *ips = malloc(ULP_MAX_FRAMES * sizeof(*ips));
+	/* A thread that does not report within a pass is checked in the next. */
+	uint64_t deadline = ulp_now_us() + 250000u;
+	pid_t *pending = NULL;
+	uint64_t *since = NULL;
+	size_t nr = 0, left;
 	bool all = true;
 	int ret = 0;
 
 	if (!ips)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	ulp_process_poll(p, 0);
+	pending = calloc(p->nr_threads + 1, sizeof(*pending));
+	since = calloc(p->nr_threads + 1, sizeof(*since));
+	if (!pending || !since) {
+		ret = ulp_errorf(-ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		pid_t tid = p->threads[i].tid;
-		struct ulp_thread *th = &p->threads[i];
-		uint64_t blocker = 0, t0;
-		int r;
+		struct ulp_thread *th = p->threads[i];
 
-		if (th->gone)
+		if (th->gone || ulp_thread_switched(tr, th))
 			continue;
-		t0 = ulp_now_us();
-		r = ulp_thread_stop(p, th);
-		th = ulp_process_find_thread(p, tid);
-		if (r == -ESRCH)
+		th->want_stop = true;
+		if (!th->stopped && ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0) {
+			th->want_stop = false;
 			continue;
-		if (r < 0) {
-			ret = r;
-			break;
 		}
-		r = ulp_transition_check_thread(tr, th, ips, &blocker);
-		ulp_thread_resume(p, th);
-		ulp_transition_account_stop(tr, t0);
-		if (r < 0) {
-			ret = r;
-			break;
+		since[nr] = ulp_now_us();
+		pending[nr++] = th->tid;
+	}
+	for (left = nr; left > 0;) {
+		for (size_t i = 0; i < nr; i++) {
+			struct ulp_thread *th;
+			uint64_t blocker = 0;
+			int r;
+
+			if (!pending[i])
+				continue;
+			th = ulp_process_find_thread(p, pending[i]);
+			if (!th->gone && !th->stopped)
+				continue;
+			pending[i] = 0;
+			left--;
+			if (th->gone)
+				continue;
+			r = ulp_thread_read_regs(th);
+			if (r == 0)
+				r = ulp_transition_check_thread(tr, th, ips, &blocker);
+			ulp_thread_resume(p, th);
+			ulp_transition_account_stop(tr, since[i]);
+			if (r == -ESRCH)
+				continue;
+			if (r < 0 && !ret)
+				ret = r;
+			if (r == 0) {
+				all = false;
+				ulp_errorf(
+					-EBUSY,
+					"thread %d is still running code being changed (at 0x%llx)",
+					th->tid, (unsigned long long)blocker);
+			}
 		}
-		if (r == 0) {
+		if (!left)
+			break;
+		if (p->exited || ulp_now_us() > deadline) {
 			all = false;
-			ulp_errorf(-EBUSY,
-				   "thread %d is still running code being changed (at 0x%llx)", tid,
-				   (unsigned long long)blocker);
+			break;
+		}
+		ret = ulp_process_poll(p, 10) < 0 ? -ESRCH : ret;
+	}
+	/* Anything still asked to stop (timeout) must not stay stopped. */
+	for (size_t i = 0; i < nr; i++) {
+		if (pending[i]) {
+			struct ulp_thread *th = ulp_process_find_thread(p, pending[i]);
+
+			th->want_stop = false;
+			ulp_thread_resume(p, th);
 		}
 	}
+out:
+	free(pending);
+	free(since);
 	free(ips);
 	if (p->exited)
 		return ulp_errorf(-ESRCH, "process %d exited", p->pid);
