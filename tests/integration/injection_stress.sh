@@ -22,7 +22,7 @@ for round in $(seq 1 200); do
 	fi
 	run_ulpctl revert compute_fix -p "$pid"
 	[ "$RC" -eq 0 ] || fail "revert #$round exited $RC: $ERR"
-	((round % 20)) || log "$round cycles"
+	((round % 20)) || log "$round cycles, ${SECONDS}s"
 	pid_alive "$pid" || fail "target died in cycle $round"
 done
 expect_reply t "call 5" "compute(5)=6"

@@ -468,7 +468,7 @@ func_addr()
 # read_mem PID ADDR LEN: hex bytes of the target's memory.
 read_mem()
 {
-	dd if="/proc/$1/mem" bs=4096 iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none |
+	dd if="/proc/$1/mem" bs=4096 iflag=skip_bytes,count_bytes skip=$(($2)) count=$(($3)) status=none |
 		od -An -v -tx1 | tr -d ' \n'
 }
 
