@@ -5,7 +5,8 @@
 # (which prints "price(10) = 100" every half second: a discount is
 # missing), applies examples/patch/fix_price.c to it while it runs (the
 # output turns to "price(10) = 90" without a restart), shows
-# `ulpctl status`, reverts the patch (back to 100) and cleans up.
+# `ulpctl status`, reverts the patch (back to 100), shows the event log
+# and cleans up.
 # BUILD_DIR defaults to ./build.  Needs root (or ptrace rights on the
 # server, which it starts itself).
 set -euo pipefail
@@ -160,6 +161,9 @@ run ulpctl revert fix_price -p "$server_pid"
 wait_for 20 "the server to quote 100 again" last_price_is 100
 sleep 1
 show_output
+
+say "The process's event log (ulp's lines and the patch's own ulp_log() lines)"
+run ulpctl log -p "$server_pid"
 kill -0 "$server_pid" || {
 	echo "demo: the server died" >&2
 	exit 1
