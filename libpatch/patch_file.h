@@ -17,18 +17,18 @@
 struct ulp_patch_func_info {
 	char *old_name;
 	unsigned long old_sympos;
-	uint64_t new_func;  /* vaddr */
-	uint64_t new_size;  /* st_size of the symbol at new_func, 0 if unknown */
-	uint64_t desc;      /* vaddr of this struct ulp_func */
+	uint64_t new_func; /* vaddr */
+	uint64_t new_size; /* st_size of the symbol at new_func, 0 if unknown */
+	uint64_t desc; /* vaddr of this struct ulp_func */
 };
 
 struct ulp_patch_object_info {
-	char *name;          /* NULL: the main program */
-	char *build_id;      /* NULL or lowercase hex */
+	char *name; /* NULL: the main program */
+	char *build_id; /* NULL or lowercase hex */
 	uint64_t pre_patch, post_patch, pre_unpatch, post_unpatch; /* vaddrs, 0 if none */
 	struct ulp_patch_func_info *funcs;
 	size_t nr_funcs;
-	uint64_t desc;       /* vaddr of this struct ulp_object */
+	uint64_t desc; /* vaddr of this struct ulp_object */
 };
 
 struct ulp_patch_state_info {
@@ -37,23 +37,23 @@ struct ulp_patch_state_info {
 };
 
 struct ulp_patch_symref_info {
-	char *object;        /* NULL: the main program */
+	char *object; /* NULL: the main program */
 	char *name;
 	unsigned long sympos;
-	uint64_t addr_slot;  /* vaddr of the void * that receives the address */
+	uint64_t addr_slot; /* vaddr of the void * that receives the address */
 };
 
 struct ulp_patch_info {
 	char *name;
 	bool replace;
-	uint64_t desc;       /* vaddr of the struct ulp_patch */
+	uint64_t desc; /* vaddr of the struct ulp_patch */
 	struct ulp_patch_object_info *objs;
 	size_t nr_objs;
 	struct ulp_patch_state_info *states;
 	size_t nr_states;
 	struct ulp_patch_symref_info *symrefs;
 	size_t nr_symrefs;
-	char *build_id;      /* the patch file's own build-id, lowercase hex, or NULL */
+	char *build_id; /* the patch file's own build-id, lowercase hex, or NULL */
 };
 
 /*

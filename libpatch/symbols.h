@@ -17,19 +17,19 @@
 struct ulp_symbols;
 
 struct ulp_object_map {
-	const char *name;     /* "main" or SONAME/file name; owned by ulp_symbols */
-	const char *path;     /* file path as mapped in the target */
-	uint64_t start, end;  /* lowest address mapped, and one past the highest */
-	uint64_t bias;        /* load bias: runtime address - link-time address */
+	const char *name; /* "main" or SONAME/file name; owned by ulp_symbols */
+	const char *path; /* file path as mapped in the target */
+	uint64_t start, end; /* lowest address mapped, and one past the highest */
+	uint64_t bias; /* load bias: runtime address - link-time address */
 	const char *build_id; /* lowercase hex or NULL; as mapped in the target when readable */
 	bool is_main;
 };
 
 struct ulp_symbol {
-	uint64_t addr;        /* runtime address in the target */
+	uint64_t addr; /* runtime address in the target */
 	uint64_t size;
-	int type;             /* STT_FUNC, STT_OBJECT, STT_TLS, ... */
-	bool local;           /* STB_LOCAL */
+	int type; /* STT_FUNC, STT_OBJECT, STT_TLS, ... */
+	bool local; /* STB_LOCAL */
 };
 
 /* Report every object mapped by pid.  -ESRCH if there is no such process. */
