@@ -20,5 +20,15 @@
 unsigned long cc_old(unsigned long x);
 /* A plain function with the replacement's body, called directly. */
 unsigned long cc_new_equiv(unsigned long x);
+/* cc_new_equiv() reached through stand-ins for parts of the redirection. */
+unsigned long cc_jmp_direct(unsigned long x);
+unsigned long cc_jmp_indirect(unsigned long x);
+unsigned long cc_jmp_both(unsigned long x);
+unsigned long cc_jmp_dyn1(unsigned long x);
+unsigned long cc_jmp_dyn2(unsigned long x);
+unsigned long cc_jmp_dyn3(unsigned long x);
+unsigned long cc_jmp_dyn4(unsigned long x);
+/* Where cc_jmp_dyn1..4 jump (cc_new_equiv until changed). */
+extern void *cc_dyn_ptr1, *cc_dyn_ptr2, *cc_dyn_ptr3, *cc_dyn_ptr4;
 
 #endif

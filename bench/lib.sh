@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables here are for the scripts
 # lib.sh - sourced by the benchmark scripts (bench/run_*.sh).
 #
 # A temp dir, one ulpd, target programs driven through a FIFO, requests to
@@ -8,7 +8,8 @@
 # Environment: ULP_BUILD (build tree, default: <repo>/build),
 # BENCH_WAIT_TIMEOUT (seconds for a target's reply, default 60),
 # BENCH_CMD_TIMEOUT (seconds for one request to ulpd, default 600),
-# BENCH_KEEP_TMP=1 (keep the temp dir).
+# BENCH_KEEP_TMP=1 (keep the temp dir), BENCH_ULPD_PREFIX (a command put
+# before ulpd, e.g. "chrt -f 10" to run it SCHED_FIFO).
 
 set -euo pipefail
 export LC_ALL=C
@@ -129,8 +130,9 @@ start_ulpd()
 	need_file "$ULP_RUNTIME"
 	need_file "$BENCH_BIN/ulp_bench_req"
 	mkdir -p "$TMP/state"
-	"$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" --runtime "$ULP_RUNTIME" \
-		</dev/null >>"$TMP/ulpd.log" 2>&1 &
+	# shellcheck disable=SC2086 # the prefix is words
+	${BENCH_ULPD_PREFIX:-} "$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" \
+		--runtime "$ULP_RUNTIME" </dev/null >>"$TMP/ulpd.log" 2>&1 &
 	ULPD_PID=$!
 	wait_until "ulpd to accept connections on $SOCK" "$WAIT_TIMEOUT" ulpd_answers
 }

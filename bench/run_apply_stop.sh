@@ -27,9 +27,11 @@
 #         together use half the CPUs: lateness is then the stop itself, not
 #         the wait for a CPU.
 #
-# BENCH_TRANSITION_TIMEOUT (seconds, default 120) bounds each transition.
+# BENCH_TRANSITION_TIMEOUT (seconds, default 120) bounds each transition;
+# a request gets that plus 180 s before ulpd is given up on.
 # Prints one markdown table on stdout; progress and raw figures on stderr.
 # A configuration that fails is reported in its row; the others still run.
+# shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 K=10
@@ -46,6 +48,7 @@ done
 NPROC=$(nproc)
 BUSY_US=200
 TR_TIMEOUT=${BENCH_TRANSITION_TIMEOUT:-120}
+REQ_TIMEOUT=$((TR_TIMEOUT + 180))
 PATCH=$BENCH_BIN/patch_apply_stop.so
 need_file "$BENCH_BIN/ulp_bench_apply_stop"
 need_file "$PATCH"
@@ -70,9 +73,9 @@ target_args()
 try_request()
 {
 	local rc=0
-	REPLY=$(timeout -k 5 "$CMD_TIMEOUT" "$BENCH_BIN/ulp_bench_req" "$SOCK" "$1" 2>&1) ||
+	REPLY=$(timeout -k 5 "$REQ_TIMEOUT" "$BENCH_BIN/ulp_bench_req" "$SOCK" "$1" 2>&1) ||
 		rc=$?
-	[ "$rc" -eq 124 ] && REPLY="no reply within ${CMD_TIMEOUT}s"
+	[ "$rc" -eq 124 ] && REPLY="error=no reply from ulpd within ${REQ_TIMEOUT}s"
 	return "$rc"
 }
 
@@ -125,7 +128,8 @@ run_config()
 	send_cmd t gaps
 	base=$(field max_us "$REPLY")
 	log "$mode N=$n baseline 1 s: $REPLY"
-	if floor=$(timeout -k 5 150 "$BENCH_BIN/ulp_bench_stop_all" "$PID" 20 2>&1); then
+	# shellcheck disable=SC2086 # the prefix is words
+	if floor=$(timeout -k 5 150 ${BENCH_ULPD_PREFIX:-} "$BENCH_BIN/ulp_bench_stop_all" "$PID" 20 2>&1); then
 		log "$mode N=$n $floor"
 		floor="$(fmt_us "$(field held_p50_us "$floor")") ($(fmt_us "$(field held_max_us "$floor")"))"
 	else
@@ -190,5 +194,5 @@ cat <<TABLE
 |---|---|---|---|---|---|---|---|---|---|---|
 $(printf '%s\n' "${ROWS[@]}")
 
-$K apply/revert cycles per row after the first apply, then 3 with ulpctl; $NPROC CPUs.
+$K apply/revert cycles per row after the first apply, then 3 with ulpctl; $NPROC CPUs${BENCH_ULPD_PREFIX:+; ulpd run as \`$BENCH_ULPD_PREFIX ulpd\`}.
 TABLE

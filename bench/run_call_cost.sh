@@ -7,9 +7,12 @@
 # Starts ulpd and ulp_bench_call_cost, measures cc_old() unpatched and
 # cc_new_equiv() (a plain function with the replacement's body), applies
 # patch_call_cost.so, checks cc_old() now returns the new result, measures
-# again, and prints a markdown table.  The target is pinned to one CPU
+# again, and prints a markdown table.  Stand-ins for the parts of the
+# redirection (a lone jmp rel32, a lone jmp *mem, both) are timed alongside
+# (see call_cost_func.c).  The target is pinned to one CPU
 # (the last) with taskset when there is more than one.  BENCH_CPU=N picks
 # another CPU, BENCH_CPU=none disables pinning.
+# shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 ITERS=${1:-200000000}
@@ -27,11 +30,13 @@ start_target cc "${PIN[@]}" "$BENCH_BIN/ulp_bench_call_cost"
 PID=${TPID[cc]}
 log "target pid $PID${PIN:+, pinned to CPU $CPU}; $ITERS calls x $REPS reps per figure"
 
-# Time for one measure: 4 variants x (REPS + 0.1) x ITERS calls at a few ns.
-MEASURE_TIMEOUT=$((ITERS / 1000000 * (REPS + 1) * 4 * 20 / 1000 + 60))
+# Time for one measure: 18 variants x (REPS + 0.1) x ITERS calls at a few ns.
+MEASURE_TIMEOUT=$((ITERS * (REPS + 1) * 18 * 20 / 1000000000 + 60))
 
 send_cmd cc check
 [ "$REPLY" = "check old=38 new=26" ] || fail "unexpected before patching: $REPLY"
+send_cmd cc where
+WHERE=$REPLY
 send_cmd cc "measure $ITERS $REPS" "$MEASURE_TIMEOUT"
 BEFORE=$REPLY
 log "unpatched: $BEFORE"
@@ -40,6 +45,9 @@ request "{\"cmd\":\"apply\",\"pid\":$PID,\"patch\":\"$BENCH_BIN/patch_call_cost.
 log "apply: $REPLY"
 send_cmd cc check
 [ "$REPLY" = "check old=26 new=26" ] || fail "patch not in effect: $REPLY"
+send_cmd cc resolve
+RESOLVE=$REPLY
+log "$RESOLVE"
 send_cmd cc "measure $ITERS $REPS" "$MEASURE_TIMEOUT"
 AFTER=$REPLY
 log "patched:   $AFTER"
@@ -59,18 +67,38 @@ f3()
 	awk -v a="$1" 'BEGIN { printf "%.3f\n", a }'
 }
 
-B_NEW=$(field new "$AFTER") B_OLD=$(field old "$AFTER")
-C_NEW=$(field new_chain "$AFTER") C_OLD=$(field old_chain "$AFTER")
-U_OLD=$(field old "$BEFORE") U_OLDC=$(field old_chain "$BEFORE")
-U_NEW=$(field new "$BEFORE") U_NEWC=$(field new_chain "$BEFORE")
+# row LABEL VARIANT [LINE]: ns per call of VARIANT in LINE (default: the
+# patched measure), independent and chained, each with its extra over the
+# direct call of the new code.
+row()
+{
+	local label=$1 v=$2 line=${3:-$AFTER} ind chain
+	ind=$(field "$v" "$line")
+	chain=$(field "${v}_chain" "$line")
+	printf '| %s | %s (%s) | %s (%s) |\n' "$label" \
+		"$(f3 "$ind")" "$(diff3 "$ind" "$(field new "$line")")" \
+		"$(f3 "$chain")" "$(diff3 "$chain" "$(field new_chain "$line")")"
+}
 
 cat <<TABLE
-| loop shape | direct call of the new code | patched call (entry jump + slot) | extra per patched call | before patching: old / new-equivalent |
-|---|---|---|---|---|
-| independent calls (\`sum += f(i)\`) | $(f3 "$B_NEW") ns | $(f3 "$B_OLD") ns | $(diff3 "$B_OLD" "$B_NEW") ns | $(f3 "$U_OLD") / $(f3 "$U_NEW") ns |
-| dependency chain (\`x = f(x)\`) | $(f3 "$C_NEW") ns | $(f3 "$C_OLD") ns | $(diff3 "$C_OLD" "$C_NEW") ns | $(f3 "$U_OLDC") / $(f3 "$U_NEWC") ns |
+ns per call; in parentheses the extra over a direct call of the same code
+(first row) in the same measurement.
 
-Medians of $REPS runs of $ITERS calls each, in one process (pid $PID).
+| path of the call | independent calls (\`sum += f(i)\`) | dependency chain (\`x = f(x)\`) |
+|---|---|---|
+$(row "direct call of the new code (\`cc_new_equiv\`)" new)
+$(row "**patched call**: \`cc_old\` → entry \`jmp rel32\` → slot \`jmp *new_ptr\` → new function in the patch" old)
+$(row "stand-in: \`jmp rel32\` → new code" jmp_direct)
+$(row "stand-in: \`jmp *mem\` → new code" jmp_indirect)
+$(row "stand-in: \`jmp rel32\` → \`jmp *mem\` → new code (ulp's shape, all in the executable)" jmp_both)
+$(row "stand-in: \`jmp *mem\` → copy of the new code, page near the executable" copy_near)
+$(row "stand-in: \`jmp *mem\` → copy of the new code, page far from it (mmap default)" copy_far)
+$(row "stand-in: \`jmp *mem\` → new function in the patch" dyn1)
+$(row "stand-in: \`jmp *mem\` → ulp's slot → new function in the patch" dyn2)
+$(row "before patching: \`cc_old\` (old code, plain call)" old "$BEFORE")
+
+Medians of $REPS runs of $ITERS calls each (thread CPU time), all in one
+process (pid $PID); \`$WHERE\`, \`$RESOLVE\`.
 Raw, unpatched: \`$BEFORE\`
 Raw, patched: \`$AFTER\`
 TABLE
