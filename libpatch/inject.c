@@ -46,6 +46,8 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 	ret = ulp_mem_read(p, addr, &hdr, offsetof(struct ulp_rt_info, log));
 	if (ret < 0)
 		return ret;
+	if (hdr.magic == 0)
+		return -EAGAIN; /* mapped, constructor not run yet */
 	if (hdr.magic != ULP_RT_MAGIC || hdr.abi != ULP_RT_ABI)
 		return ulp_errorf(-EPROTO, "process %d has an incompatible ulp runtime loaded",
 				  p->pid);

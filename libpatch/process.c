@@ -87,6 +87,26 @@ static int ulp_read_tracer_pid(pid_t pid)
 	return tracer;
 }
 
+static bool ulp_process_is_zombie_or_gone(pid_t pid)
+{
+	char path[64], buf[512];
+	ssize_t n;
+	char *s;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	s = strrchr(buf, ')');
+	return !s || s[1] == '\0' || s[2] == 'Z' || s[2] == 'X';
+}
+
 static int ulp_thread_seize(struct ulp_process *p, pid_t tid)
 {
 	struct ulp_thread *t;
@@ -96,6 +116,9 @@ static int ulp_thread_seize(struct ulp_process *p, pid_t tid)
 			return 0; /* exited meanwhile: nothing to follow */
 		if (errno == EPERM) {
 			int tracer = ulp_read_tracer_pid(tid);
+
+			if (tracer == -ENOENT || ulp_process_is_zombie_or_gone(tid))
+				return 0; /* exiting thread: nothing to follow */
 
 			/* A thread born from a clone event we saw only as our
 			 * detach finished is still ours: adopt it. */
@@ -144,26 +167,6 @@ static int ulp_process_seize_new(struct ulp_process *p)
 	}
 	closedir(d);
 	return added;
-}
-
-static bool ulp_process_is_zombie_or_gone(pid_t pid)
-{
-	char path[64], buf[512];
-	ssize_t n;
-	char *s;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	s = strrchr(buf, ')');
-	return !s || s[1] == '\0' || s[2] == 'Z' || s[2] == 'X';
 }
 
 int ulp_process_attach(pid_t pid, struct ulp_process **out)
