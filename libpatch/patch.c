@@ -317,30 +317,73 @@ static int ulp_entries_to_steady(struct ulp_transition *tr, void *arg)
 	return 0;
 }
 
-static bool ulp_thread_in_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
+/*
+ * A thread preempted inside a slot while the original bytes come back is
+ * moved to the equivalent place in the original function: the dispatch has
+ * not started the function yet (its entry is equivalent), and each
+ * relocated instruction has its original twin.  -EAGAIN if a thread is
+ * somewhere that has no equivalent.
+ */
+static int ulp_slot_rip_to_original(const struct ulp_applied_func *fs, uint64_t rip, uint64_t *out)
+{
+	const struct ulp_prologue *pr = &fs->prologue;
+	size_t back_off;
+
+	if (rip >= fs->slot && rip < pr->tramp_addr) {
+		*out = pr->patch_addr;
+		return 0;
+	}
+	for (size_t i = 0; i < pr->nr_insns; i++) {
+		if (rip == pr->tramp_addr + pr->reloc_off[i]) {
+			*out = pr->patch_addr + pr->insn_off[i];
+			return 0;
+		}
+	}
+	/* the jump back: jmp rel32 (5 bytes) or jmp *0(%rip) + address (14) */
+	back_off = pr->tramp_len >= 5 && pr->tramp[pr->tramp_len - 5] == 0xe9 ? pr->tramp_len - 5
+									      : pr->tramp_len - 14;
+	if (rip == pr->tramp_addr + back_off) {
+		*out = pr->patch_addr + pr->displaced_len;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+static int ulp_move_threads_out_of_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
 {
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		const struct ulp_thread *th = p->threads[i];
+		struct ulp_thread *th = p->threads[i];
 
 		if (th->gone || !th->regs_valid)
 			continue;
 		ULP_FOR_EACH_FUNC(ap, fs)
 		{
-			if (th->regs.rip >= fs->slot && th->regs.rip < fs->slot + ULP_SLOT_SIZE)
-				return true;
+			uint64_t to;
+			int ret;
+
+			if (th->regs.rip < fs->slot || th->regs.rip >= fs->slot + ULP_SLOT_SIZE)
+				continue;
+			ret = ulp_slot_rip_to_original(fs, th->regs.rip, &to);
+			if (ret < 0)
+				return ret;
+			th->regs.rip = to;
+			ret = ulp_thread_set_regs(p, th);
+			if (ret < 0)
+				return ret;
 		}
 	}
-	return false;
+	return 0;
 }
 
-/* Put the original bytes back, unless a thread is still inside a slot. */
+/* Put the original bytes back; threads inside a slot go to their twin. */
 static int ulp_entries_restore(struct ulp_transition *tr, void *arg)
 {
 	struct ulp_applied_patch *ap = arg;
 	int ret;
 
-	if (ulp_thread_in_slots(tr->proc, ap))
-		return -EAGAIN;
+	ret = ulp_move_threads_out_of_slots(tr->proc, ap);
+	if (ret < 0)
+		return ret;
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
 		ret = ulp_mem_write(tr->proc, fs->prologue.patch_addr, fs->prologue.orig,
