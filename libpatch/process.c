@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "procfs.h"
 
 #define ULP_PTRACE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
 
@@ -89,22 +90,10 @@ static int ulp_read_tracer_pid(pid_t pid)
 
 static bool ulp_process_is_zombie_or_gone(pid_t pid)
 {
-	char path[64], buf[512];
-	ssize_t n;
-	char *s;
-	int fd;
+	char buf[512];
+	const char *state = ulp_proc_stat_fields(pid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	s = strrchr(buf, ')');
-	return !s || s[1] == '\0' || s[2] == 'Z' || s[2] == 'X';
+	return !state || state[0] == 'Z' || state[0] == 'X';
 }
 
 static int ulp_thread_seize(struct ulp_process *p, pid_t tid)

@@ -11,29 +11,15 @@
 
 #include "engine.h"
 #include "error.h"
+#include "procfs.h"
 
 static unsigned long long ulp_read_start_time(pid_t pid)
 {
-	char path[64], buf[1024];
+	char buf[1024];
+	const char *s = ulp_proc_stat_fields(pid, buf, sizeof(buf));
 	unsigned long long start = 0;
-	ssize_t n;
-	char *s;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	s = strrchr(buf, ')');
-	if (!s)
-		return 0;
-	/* after ") " come fields 3..; starttime is field 22 */
-	s += 2;
+	/* s is field 3; starttime is field 22 */
 	for (int field = 3; field < 22 && s; field++) {
 		s = strchr(s, ' ');
 		if (s)

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* Small readers of /proc/PID files the engine needs in several places. */
+#ifndef ULP_PROCFS_H
+#define ULP_PROCFS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Read /proc/PID/stat (or /proc/PID/task/TID/stat: pass the tid) into buf
+ * and return a pointer to its third field (the state letter), past the
+ * command name which may itself hold spaces and parentheses.  NULL if the
+ * task does not exist.
+ */
+const char *ulp_proc_stat_fields(pid_t pid, char *buf, size_t len);
+
+#endif
