@@ -12,6 +12,7 @@
  */
 #include "patch_file.h"
 
+#include "elf_read.h"
 #include "error.h"
 
 #include <ulp/patch.h>
@@ -32,9 +33,6 @@
  * file from making us allocate gigabytes (memsz is not backed by the file).
  */
 #define ULP_PATCH_IMAGE_MAX (256UL << 20)
-
-/* Build-ids are 20 bytes (sha1) in practice; allow up to 64 bytes. */
-#define ULP_BUILD_ID_MAX 64
 
 struct patch_image {
 	const char *path; /* for messages */
@@ -115,17 +113,6 @@ static int grow(const struct patch_image *img, void **arr, size_t *cap, size_t n
 	*arr = p;
 	*cap = ncap;
 	return 0;
-}
-
-static Elf_Scn *find_section(Elf *elf, GElf_Word type, GElf_Shdr *shdr)
-{
-	Elf_Scn *scn = NULL;
-
-	while ((scn = elf_nextscn(elf, scn))) {
-		if (gelf_getshdr(scn, shdr) && shdr->sh_type == type)
-			return scn;
-	}
-	return NULL;
 }
 
 static int check_header(struct patch_image *img)
@@ -293,7 +280,7 @@ static bool lookup_symbol(struct patch_image *img, GElf_Word type, const char *w
 	Elf_Scn *scn;
 	size_t i, n;
 
-	scn = find_section(img->elf, type, &shdr);
+	scn = ulp_elf_find_section(img->elf, type, &shdr);
 	if (!scn || !shdr.sh_entsize || !(data = elf_getdata(scn, NULL)))
 		return false;
 	n = shdr.sh_size / shdr.sh_entsize;
@@ -327,24 +314,6 @@ static uint64_t function_size(struct patch_image *img, uint64_t vaddr)
 	return 0;
 }
 
-static int hex_string(const unsigned char *bits, size_t len, char **out)
-{
-	static const char digits[] = "0123456789abcdef";
-	char *s;
-	size_t i;
-
-	s = malloc(2 * len + 1);
-	if (!s)
-		return -ENOMEM;
-	for (i = 0; i < len; i++) {
-		s[2 * i] = digits[bits[i] >> 4];
-		s[2 * i + 1] = digits[bits[i] & 0xf];
-	}
-	s[2 * len] = '\0';
-	*out = s;
-	return 0;
-}
-
 /* The patch's own NT_GNU_BUILD_ID, from its PT_NOTE segments. */
 static int read_build_id(struct patch_image *img, char **out)
 {
@@ -355,25 +324,18 @@ static int read_build_id(struct patch_image *img, char **out)
 	if (elf_getphdrnum(img->elf, &nr_phdrs))
 		return elf_failure(img, "bad program headers");
 	for (i = 0; i < nr_phdrs; i++) {
-		size_t off = 0, name_off, desc_off;
 		Elf_Data *data;
-		GElf_Nhdr nh;
 
 		if (!gelf_getphdr(img->elf, i, &ph) || ph.p_type != PT_NOTE)
 			continue;
-		data = elf_getdata_rawchunk(img->elf, ph.p_offset, ph.p_filesz,
-					    ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+		/* Raw bytes: the file is little-endian x86-64, as the host (check_header()). */
+		data = elf_getdata_rawchunk(img->elf, ph.p_offset, ph.p_filesz, ELF_T_BYTE);
 		if (!data)
 			continue;
-		while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != sizeof("GNU") ||
-			    memcmp((char *)data->d_buf + name_off, "GNU", sizeof("GNU")) ||
-			    !nh.n_descsz || nh.n_descsz > ULP_BUILD_ID_MAX)
-				continue;
-			if (hex_string((unsigned char *)data->d_buf + desc_off, nh.n_descsz, out))
-				return ulp_errorf(-ENOMEM, "%s: out of memory", img->path);
+		if (ulp_elf_notes_build_id(data->d_buf, data->d_size, ph.p_align == 8 ? 8 : 4, out))
+			return ulp_errorf(-ENOMEM, "%s: out of memory", img->path);
+		if (*out)
 			return 0;
-		}
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
  */
 #include "symbols.h"
 
+#include "elf_read.h"
 #include "error.h"
 
 #include <dirent.h>
@@ -27,8 +28,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* Build-ids are 20 bytes (sha1) in practice; notes larger than this are not read. */
-#define BUILD_ID_MAX 64
 #define NOTE_SEGMENT_MAX 4096
 #define MAPPED_PHDRS_MAX 64
 /* Candidates listed in an ambiguity message; the rest are counted. */
@@ -214,21 +213,6 @@ static const Dwfl_Callbacks dwfl_callbacks = {
 	.debuginfo_path = &debuginfo_path,
 };
 
-static char *hex_string(const unsigned char *bits, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	char *s = malloc(2 * len + 1);
-
-	if (!s)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		s[2 * i] = digits[bits[i] >> 4];
-		s[2 * i + 1] = digits[bits[i] & 0xf];
-	}
-	s[2 * len] = '\0';
-	return s;
-}
-
 static int read_target(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec local = { .iov_base = buf, .iov_len = len };
@@ -247,32 +231,6 @@ static int read_target(pid_t pid, uint64_t addr, void *buf, size_t len)
 	n = pread(fd, buf, len, (off_t)addr);
 	close(fd);
 	return n == (ssize_t)len ? 0 : -EIO;
-}
-
-/* The GNU build-id in a buffer of notes, as hex; NULL if none. */
-static char *notes_build_id(const unsigned char *buf, size_t len, size_t align)
-{
-	size_t off = 0;
-
-	while (off + 12 <= len) {
-		uint32_t namesz, descsz, type;
-		size_t name_off, desc_off;
-
-		memcpy(&namesz, buf + off, 4);
-		memcpy(&descsz, buf + off + 4, 4);
-		memcpy(&type, buf + off + 8, 4);
-		name_off = off + 12;
-		if (namesz > len || descsz > len)
-			break;
-		desc_off = name_off + ((namesz + align - 1) & ~(align - 1));
-		if (desc_off + descsz > len)
-			break;
-		if (type == NT_GNU_BUILD_ID && namesz == 4 && !memcmp(buf + name_off, "GNU", 4) &&
-		    descsz && descsz <= BUILD_ID_MAX)
-			return hex_string(buf + desc_off, descsz);
-		off = desc_off + ((descsz + align - 1) & ~(align - 1));
-	}
-	return NULL;
 }
 
 /*
@@ -308,13 +266,14 @@ static char *mapped_build_id(pid_t pid, uint64_t start)
 	bias = start - (min_vaddr & ~(uint64_t)(page - 1));
 
 	for (size_t i = 0; i < n; i++) {
+		size_t align = ph[i].p_align == 8 ? 8 : 4;
 		char *id;
 
 		if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > sizeof(notes) ||
 		    read_target(pid, bias + ph[i].p_vaddr, notes, ph[i].p_filesz))
 			continue;
-		id = notes_build_id(notes, ph[i].p_filesz, ph[i].p_align == 8 ? 8 : 4);
-		if (id)
+		/* Out of memory reads as "unreadable": the file's build-id is used then. */
+		if (!ulp_elf_notes_build_id(notes, ph[i].p_filesz, align, &id) && id)
 			return id;
 	}
 	return NULL;
@@ -323,26 +282,20 @@ static char *mapped_build_id(pid_t pid, uint64_t start)
 /* DT_SONAME of the ELF, from its SHT_DYNAMIC section; NULL if none. */
 static const char *elf_soname(Elf *elf)
 {
-	Elf_Scn *scn = NULL;
+	Elf_Data *data;
 	GElf_Shdr shdr;
+	Elf_Scn *scn;
 
-	while ((scn = elf_nextscn(elf, scn))) {
-		Elf_Data *data;
-
-		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_DYNAMIC || !shdr.sh_entsize)
-			continue;
-		data = elf_getdata(scn, NULL);
-		if (!data)
-			return NULL;
-		for (size_t i = 0; i < shdr.sh_size / shdr.sh_entsize; i++) {
-			GElf_Dyn dyn;
-
-			if (!gelf_getdyn(data, i, &dyn) || dyn.d_tag == DT_NULL)
-				break;
-			if (dyn.d_tag == DT_SONAME)
-				return elf_strptr(elf, shdr.sh_link, dyn.d_un.d_val);
-		}
+	scn = ulp_elf_find_section(elf, SHT_DYNAMIC, &shdr);
+	if (!scn || !shdr.sh_entsize || !(data = elf_getdata(scn, NULL)))
 		return NULL;
+	for (size_t i = 0; i < shdr.sh_size / shdr.sh_entsize; i++) {
+		GElf_Dyn dyn;
+
+		if (!gelf_getdyn(data, i, &dyn) || dyn.d_tag == DT_NULL)
+			break;
+		if (dyn.d_tag == DT_SONAME)
+			return elf_strptr(elf, shdr.sh_link, dyn.d_un.d_val);
 	}
 	return NULL;
 }
@@ -361,7 +314,7 @@ static int set_build_id(struct ulp_symbols *syms, struct sym_object *obj)
 	int len;
 
 	len = dwfl_module_build_id(obj->mod, &bits, &note_vaddr);
-	if (len > 0 && !(file_id = hex_string(bits, len)))
+	if (len > 0 && ulp_elf_build_id_hex(bits, len, &file_id))
 		return -ENOMEM;
 	mapped_id = mapped_build_id(syms->pid, obj->map.start);
 
@@ -792,17 +745,6 @@ static int collect_candidates(struct sym_object *obj, const char *name, bool ver
 	return 0;
 }
 
-static Elf_Scn *find_section(Elf *elf, GElf_Word type, GElf_Shdr *shdr)
-{
-	Elf_Scn *scn = NULL;
-
-	while ((scn = elf_nextscn(elf, scn))) {
-		if (gelf_getshdr(scn, shdr) && shdr->sh_type == type)
-			return scn;
-	}
-	return NULL;
-}
-
 /*
  * Is the definition of name at addr only an old, non-default version in
  * .dynsym (realpath@GLIBC_2.2.5 next to realpath@@GLIBC_2.3)?  Those keep
@@ -816,8 +758,8 @@ static bool only_old_versions(const struct sym_object *obj, const char *name, ui
 	bool found = false;
 	size_t n;
 
-	scn = find_section(obj->elf, SHT_DYNSYM, &shdr);
-	vscn = find_section(obj->elf, SHT_GNU_versym, &vshdr);
+	scn = ulp_elf_find_section(obj->elf, SHT_DYNSYM, &shdr);
+	vscn = ulp_elf_find_section(obj->elf, SHT_GNU_versym, &vshdr);
 	if (!scn || !vscn || !shdr.sh_entsize || !(syms = elf_getdata(scn, NULL)) ||
 	    !(versyms = elf_getdata(vscn, NULL)))
 		return false;
