@@ -16,6 +16,20 @@
  *   eintr         eintr=K           (EINTRs seen by blocking calls so far)
  *   values        values=A,B,...    (distinct results seen by worker threads)
  *   churn         churn=K           (threads created and joined so far)
+ *   fillcall      fill()=R          (fill() of a small buffer from this thread:
+ *                                    0 original, 1 patch_fill's version)
+ *   fillcheck     fillcheck=ok calls=K min=M bad=B new=N  (--filler threads:
+ *                                    fills done, fewest done by one thread,
+ *                                    fills that left a non-zero byte (then
+ *                                    "BAD" for "ok"), fills by the new version)
+ *   value N       value_fn(N)=R
+ *   gatecall N    gate(N)=R         (gate() of gate.c; its byte is sent first)
+ *   calleecall N  gate_callee(N)=R  (the same with gate_callee())
+ *   blockgate N   blockgate=started (a thread calls gate(N), which blocks
+ *                                    until "release"; one at a time)
+ *   blockcallee N blockcallee=started (the same with gate_callee(N))
+ *   release       release=ok        (let the blocked gate thread go on)
+ *   gateresult    gateresult=R or gateresult=pending (that thread's result)
  *   quit          (exits 0, prints nothing)
  *
  * Options (threads are all running before "ready" is printed):
@@ -25,14 +39,18 @@
  *   --hammer-malloc N   N threads doing malloc/free in a loop
  *   --hammer-dlopen N   N threads doing dlopen/dlclose of libdlhammer.so
  *   --exit-after MS     exit(0) on its own MS milliseconds after "ready"
+ *   --filler N          N threads calling fill() on a 64 MiB buffer in a loop
  *
  * The functions under test (compute.c, helper1.c, helper2.c) live in their
  * own files, compiled without optimization: each gets the classic
  * "push %rbp; mov %rsp,%rbp; ..." prologue, longer than the 5-byte jump ulp
  * writes at a function entry.  tiny() alone is meant to be too short.
+ * fill() (fill.c) is assembly: a busy thread sits inside its first 5 bytes.
+ * gate.c holds functions that block with their frame on the stack.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -50,6 +68,10 @@
 int compute(int x);
 int call_helper1(int x);
 int call_helper2(int x);
+long fill(void *buf, long unused1, long unused2, unsigned long len);
+int value_fn(int x);
+int gate(int fd, int x);
+int gate_callee(int fd, int x);
 
 /*
  * tiny: "xor %eax,%eax; ret", 3 bytes, shorter than the 5-byte jump ulp
@@ -66,6 +88,20 @@ __asm__(".text\n"
 
 static atomic_long eintr_count;
 static atomic_long churn_count;
+
+/* --filler threads (see fill.c). */
+#define FILL_LEN (64UL << 20)
+#define FILL_STRIDE 512
+#define MAX_FILLERS 64
+static atomic_long fill_calls, fill_bad, fill_new;
+static atomic_long fill_calls_by[MAX_FILLERS]; /* per filler thread */
+static long nr_fillers;
+
+/* The gate thread (see gate.c): its pipe, its result. */
+static int gate_pipe[2] = { -1, -1 };
+static atomic_bool gate_busy;
+static atomic_bool gate_done;
+static atomic_int gate_result;
 
 /* Distinct values returned by compute(5) in worker threads. */
 #define NVALUES 1024
@@ -208,6 +244,115 @@ static void *dlopen_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Mark one byte in every FILL_STRIDE (and the last one) non-zero, let fill()
+ * zero the buffer, check those bytes.  A fill that stops early or writes
+ * elsewhere leaves marks behind; marking every byte would make the loop
+ * spend most of its time outside fill().
+ */
+static void *filler_thread(void *arg)
+{
+	unsigned char *buf = malloc(FILL_LEN);
+	long me = (long)arg;
+
+	if (!buf)
+		die("malloc(filler)");
+	memset(buf, 0xff, FILL_LEN);
+	for (;;) {
+		bool ok = true;
+		long r;
+
+		for (size_t i = 0; i < FILL_LEN; i += FILL_STRIDE)
+			buf[i] = 0xff;
+		buf[FILL_LEN - 1] = 0xff;
+		r = fill(buf, 0, 0, FILL_LEN);
+		for (size_t i = 0; i < FILL_LEN; i += FILL_STRIDE)
+			ok &= buf[i] == 0;
+		ok &= buf[FILL_LEN - 1] == 0;
+		if (r == 1)
+			atomic_fetch_add(&fill_new, 1);
+		else if (r != 0)
+			ok = false;
+		if (!ok)
+			atomic_fetch_add(&fill_bad, 1);
+		atomic_fetch_add(&fill_calls, 1);
+		atomic_fetch_add(&fill_calls_by[me], 1);
+	}
+	return NULL;
+}
+
+/* fill() of a small buffer on this thread: its result, -1 if not all zero. */
+static long fill_small(void)
+{
+	unsigned char buf[4096];
+	long r;
+
+	memset(buf, 0xff, sizeof(buf));
+	r = fill(buf, 0, 0, sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		if (buf[i])
+			return -1;
+	return r;
+}
+
+static void print_fillcheck(void)
+{
+	long min = nr_fillers ? LONG_MAX : 0, bad = atomic_load(&fill_bad);
+
+	for (long i = 0; i < nr_fillers; i++) {
+		long n = atomic_load(&fill_calls_by[i]);
+
+		if (n < min)
+			min = n;
+	}
+	printf("fillcheck=%s calls=%ld min=%ld bad=%ld new=%ld\n", bad ? "BAD" : "ok",
+	       atomic_load(&fill_calls), min, bad, atomic_load(&fill_new));
+}
+
+/* arg: x << 1 | callee */
+static void *gate_thread(void *arg)
+{
+	long a = (long)arg;
+	int x = (int)(a >> 1);
+	int r = (a & 1) ? gate_callee(gate_pipe[0], x) : gate(gate_pipe[0], x);
+
+	atomic_store(&gate_result, r);
+	atomic_store(&gate_done, true);
+	atomic_store(&gate_busy, false);
+	return NULL;
+}
+
+static void gate_send(void)
+{
+	if (write(gate_pipe[1], "g", 1) != 1)
+		die("write(gate pipe)");
+}
+
+static void gate_block(const char *cmd, int x, int callee)
+{
+	if (atomic_exchange(&gate_busy, true)) {
+		printf("error: a gate thread is already running\n");
+		return;
+	}
+	atomic_store(&gate_done, false);
+	start_thread(gate_thread, (void *)(((long)x << 1) | callee));
+	printf("%s=started\n", cmd);
+}
+
+/* gatecall / calleecall: send the byte the gate reads, then call it here. */
+static void gate_call(int x, int callee)
+{
+	if (atomic_load(&gate_busy)) {
+		printf("error: a gate thread is waiting\n");
+		return;
+	}
+	gate_send();
+	if (callee)
+		printf("gate_callee(%d)=%d\n", x, gate_callee(gate_pipe[0], x));
+	else
+		printf("gate(%d)=%d\n", x, gate(gate_pipe[0], x));
+}
+
 static void *exit_thread(void *arg)
 {
 	long ms = (long)arg;
@@ -284,7 +429,29 @@ static void handle(const char *line)
 		print_values();
 	else if (!strcmp(line, "churn"))
 		printf("churn=%ld\n", atomic_load(&churn_count));
-	else if (!strcmp(line, "quit"))
+	else if (!strcmp(line, "fillcall"))
+		printf("fill()=%ld\n", fill_small());
+	else if (!strcmp(line, "fillcheck"))
+		print_fillcheck();
+	else if (sscanf(line, "value %d", &n) == 1)
+		printf("value_fn(%d)=%d\n", n, value_fn(n));
+	else if (sscanf(line, "gatecall %d", &n) == 1)
+		gate_call(n, 0);
+	else if (sscanf(line, "calleecall %d", &n) == 1)
+		gate_call(n, 1);
+	else if (sscanf(line, "blockgate %d", &n) == 1)
+		gate_block("blockgate", n, 0);
+	else if (sscanf(line, "blockcallee %d", &n) == 1)
+		gate_block("blockcallee", n, 1);
+	else if (!strcmp(line, "release")) {
+		gate_send();
+		printf("release=ok\n");
+	} else if (!strcmp(line, "gateresult")) {
+		if (atomic_load(&gate_done))
+			printf("gateresult=%d\n", atomic_load(&gate_result));
+		else
+			printf("gateresult=pending\n");
+	} else if (!strcmp(line, "quit"))
 		exit(0);
 	else
 		printf("error: unknown command '%s'\n", line);
@@ -295,6 +462,7 @@ int main(int argc, char **argv)
 {
 	const char *dlhammer = getenv("ULP_DLHAMMER");
 	long sleeper = 0, threads = 0, churn = 0, hmalloc = 0, hdlopen = 0, exit_ms = -1;
+	long fillers = 0;
 	char *line = NULL;
 	size_t cap = 0;
 	sigset_t block;
@@ -312,6 +480,8 @@ int main(int argc, char **argv)
 			hdlopen = count_arg(argc, argv, &i);
 		else if (!strcmp(argv[i], "--exit-after"))
 			exit_ms = count_arg(argc, argv, &i);
+		else if (!strcmp(argv[i], "--filler"))
+			fillers = count_arg(argc, argv, &i);
 		else {
 			fprintf(stderr, "unknown option '%s'\n", argv[i]);
 			return 2;
@@ -329,6 +499,8 @@ int main(int argc, char **argv)
 	if (pthread_sigmask(SIG_BLOCK, &block, NULL))
 		die("pthread_sigmask");
 
+	if (pipe(gate_pipe))
+		die("pipe(gate)");
 	if (sleeper) {
 		start_thread(sleeper_thread, NULL);
 		start_thread(reader_thread, NULL);
@@ -341,6 +513,13 @@ int main(int argc, char **argv)
 		start_thread(malloc_thread, (void *)(i + 1));
 	for (long i = 0; i < hdlopen; i++)
 		start_thread(dlopen_thread, (void *)dlhammer);
+	if (fillers > MAX_FILLERS) {
+		fprintf(stderr, "--filler: at most %d\n", MAX_FILLERS);
+		return 2;
+	}
+	nr_fillers = fillers;
+	for (long i = 0; i < fillers; i++)
+		start_thread(filler_thread, (void *)i);
 
 	printf("ready\n");
 	fflush(stdout);
