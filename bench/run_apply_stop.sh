@@ -116,7 +116,7 @@ run_config()
 	args=$(target_args "$mode" "$n")
 	start_ulpd
 	# shellcheck disable=SC2086 # args are words
-	start_target t "$BENCH_BIN/ulp_bench_apply_stop" $args
+	start_target t ulp_bench_apply_stop $args
 	PID=${TPID[t]}
 	send_cmd t check
 	[ "$REPLY" = "check as_work(5)=38" ] || fail "unexpected before patching: $REPLY"
@@ -189,7 +189,7 @@ for mode in $MODES; do
 	done
 done
 
-cat <<TABLE
+report <<TABLE
 | workload | threads | first apply, with runtime injection: ulpd longest stop / apply wall / app lateness | ulpd longest stop, median (max) | app lateness, median (max) | app lateness without ulp (1 s window) | bare ptrace stop-all + resume, median (max) | apply wall (request), median | ulpctl apply wall, median | transition, median | ulpctl revert wall (workers paused), median |
 |---|---|---|---|---|---|---|---|---|---|---|
 $(printf '%s\n' "${ROWS[@]}")

@@ -18,16 +18,21 @@ source "$(dirname "$0")/lib.sh"
 ITERS=${1:-200000000}
 REPS=${2:-7}
 CPU=${BENCH_CPU:-$(($(nproc) - 1))}
-PIN=()
+PIN=
 if [ "$CPU" != none ] && [ "$(nproc)" -gt 1 ]; then
-	PIN=(taskset -c "$CPU")
+	PIN=$CPU
 fi
 
 need_file "$BENCH_BIN/ulp_bench_call_cost"
 need_file "$BENCH_BIN/patch_call_cost.so"
 start_ulpd
-start_target cc "${PIN[@]}" "$BENCH_BIN/ulp_bench_call_cost"
+start_target cc ulp_bench_call_cost
 PID=${TPID[cc]}
+# Pinned once ready, before any measure: it has a single thread, and the
+# runtime's worker injected later inherits its CPU.
+if [ -n "$PIN" ]; then
+	taskset -p -c "$PIN" "$PID" >/dev/null || fail "cannot pin pid $PID to CPU $PIN"
+fi
 log "target pid $PID${PIN:+, pinned to CPU $CPU}; $ITERS calls x $REPS reps per figure"
 
 # Time for one measure: 18 variants x (REPS + 0.1) x ITERS calls at a few ns.
@@ -37,7 +42,7 @@ send_cmd cc check
 [ "$REPLY" = "check old=38 new=26" ] || fail "unexpected before patching: $REPLY"
 send_cmd cc where
 WHERE=$REPLY
-send_cmd cc "measure $ITERS $REPS" "$MEASURE_TIMEOUT"
+send_cmd_within "$MEASURE_TIMEOUT" cc "measure $ITERS $REPS"
 BEFORE=$REPLY
 log "unpatched: $BEFORE"
 
@@ -48,7 +53,7 @@ send_cmd cc check
 send_cmd cc resolve
 RESOLVE=$REPLY
 log "$RESOLVE"
-send_cmd cc "measure $ITERS $REPS" "$MEASURE_TIMEOUT"
+send_cmd_within "$MEASURE_TIMEOUT" cc "measure $ITERS $REPS"
 AFTER=$REPLY
 log "patched:   $AFTER"
 
@@ -80,7 +85,7 @@ row()
 		"$(f3 "$chain")" "$(diff3 "$chain" "$(field new_chain "$line")")"
 }
 
-cat <<TABLE
+report <<TABLE
 ns per call; in parentheses the extra over a direct call of the same code
 (first row) in the same measurement.
 
