@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #define ULP_JMP_REL32_LEN 5
+/* Distance a rel32 jump is trusted to reach: 2 GiB less a margin. */
+#define ULP_REL32_REACH ((1ull << 31) - (1ull << 24))
 #define ULP_ENDBR64_LEN 4
 #define ULP_PROLOGUE_MAX_INSNS 16
 #define ULP_TRAMPOLINE_MAX 160

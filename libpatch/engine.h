@@ -23,6 +23,7 @@ struct ulp_applied_func {
 	uint64_t old_addr, old_size; /* the function replaced, in the target */
 	uint64_t new_addr, new_size; /* its replacement, in the target */
 	uint64_t slot; /* slot address, 0 if none */
+	bool direct; /* new_addr within reach: the steady entry jumps straight to it */
 	struct ulp_prologue prologue;
 };
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <ulp/patch.h>
 
@@ -16,7 +17,9 @@
 #include "error.h"
 #include "inject.h"
 #include "memory.h"
+#include "placement.h"
 #include "process.h"
+#include "procfs.h"
 #include "rt_abi.h"
 #include "slot.h"
 #include "symbols.h"
@@ -26,6 +29,9 @@
 #define ULP_DEFAULT_TIMEOUT_MS 60000
 #define ULP_CODE_READ_MAX 65536
 #define ULP_FINISH_TRIES 1000
+/* The kernel keeps mmap_base at least 128 MiB (plus the stack's rlimit) under the stack. */
+#define ULP_STACK_ROOM_MIN (128ull << 20)
+#define ULP_STACK_GUARD (16ull << 20)
 
 int ulp_patch_check_file(const char *path, struct ulp_patch_info **out)
 {
@@ -155,20 +161,92 @@ static int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct
 		for (struct ulp_applied_func *fs = (ap)->objs[_o].funcs;                           \
 		     fs && fs < (ap)->objs[_o].funcs + (ap)->objs[_o].nr_funcs; fs++)
 
+/*
+ * The range of replaced functions of the object with the most of them: the
+ * patch is mapped near it so that their entries reach the new code
+ * directly.  False if no object of the patch is loaded.
+ */
+static bool ulp_patch_anchor(const struct ulp_applied_patch *ap, uint64_t *lo, uint64_t *hi)
+{
+	const struct ulp_applied_object *best = NULL;
+
+	for (size_t o = 0; o < ap->nr_objs; o++)
+		if (ap->objs[o].nr_funcs && (!best || ap->objs[o].nr_funcs > best->nr_funcs))
+			best = &ap->objs[o];
+	if (!best)
+		return false;
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (size_t f = 0; f < best->nr_funcs; f++) {
+		const struct ulp_applied_func *fs = &best->funcs[f];
+
+		if (fs->old_addr < *lo)
+			*lo = fs->old_addr;
+		if (fs->old_addr + fs->old_size > *hi)
+			*hi = fs->old_addr + fs->old_size;
+	}
+	return true;
+}
+
+/*
+ * Plan where the loader should map the patch (see placement.h).  False when
+ * there is no plan: the patch is then loaded wherever dlopen() puts it.
+ */
+static bool ulp_plan_placement(struct ulp_process *p, const struct ulp_applied_patch *ap,
+			       const char *path, struct ulp_placement *pl)
+{
+	struct ulp_map_area *maps;
+	struct rlimit stack;
+	uint64_t lo, hi, len;
+	size_t nr;
+	bool ok;
+
+	/* An unlimited stack selects the legacy bottom-up mmap layout, which
+	 * the plan does not model. */
+	if (prlimit(p->pid, RLIMIT_STACK, NULL, &stack) < 0 || stack.rlim_cur == RLIM_INFINITY)
+		return false;
+	if (!ulp_patch_anchor(ap, &lo, &hi) || ulp_placement_map_size(path, &len) < 0)
+		return false;
+	if (ulp_proc_maps_read(p->pid, &maps, &nr) < 0)
+		return false;
+	/* mmap_base lies at least this far below the stack (the kernel's own gap) */
+	if (stack.rlim_cur < ULP_STACK_ROOM_MIN)
+		stack.rlim_cur = ULP_STACK_ROOM_MIN;
+	ok = ulp_placement_plan(maps, nr, lo, hi, len, stack.rlim_cur + ULP_STACK_GUARD,
+				ULP_BRK_ROOM, pl) == 0;
+	free(maps);
+	return ok;
+}
+
 static int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p,
 				struct ulp_applied_patch *ap, const char *path)
 {
-	uint64_t fn_load, handle, scratch = t->rt_info + offsetof(struct ulp_rt_info, scratch);
+	uint64_t scratch = t->rt_info + offsetof(struct ulp_rt_info, scratch);
+	uint64_t fn, handle, args[3] = { scratch, 0, 0 };
+	size_t path_len = strlen(path) + 1;
 	char err[ULP_RT_SCRATCH_SIZE];
-	int ret;
+	struct ulp_placement pl;
+	int nr_args = 1, ret;
 
-	if (strlen(path) + 1 > ULP_RT_SCRATCH_SIZE)
+	if (path_len > ULP_RT_SCRATCH_SIZE)
 		return ulp_errorf(-ENAMETOOLONG, "patch path too long");
-	ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_load), &fn_load);
+	ret = ulp_mem_write(p, scratch, path, path_len);
+	if (ret < 0)
+		return ret;
+	if (ulp_plan_placement(p, ap, path, &pl) &&
+	    path_len + sizeof(pl.reserve[0]) * pl.nr_reserve <= ULP_RT_SCRATCH_SIZE) {
+		args[1] = scratch + ULP_RT_SCRATCH_SIZE - sizeof(pl.reserve[0]) * pl.nr_reserve;
+		args[2] = pl.nr_reserve;
+		nr_args = 3;
+		ret = ulp_mem_write(p, args[1], pl.reserve, sizeof(pl.reserve[0]) * pl.nr_reserve);
+		if (ret == 0)
+			ret = ulp_mem_read_u64(
+				p, t->rt_info + offsetof(struct ulp_rt_info, fn_load_near), &fn);
+	} else {
+		ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_load), &fn);
+	}
 	if (ret == 0)
-		ret = ulp_mem_write(p, scratch, path, strlen(path) + 1);
-	if (ret == 0)
-		ret = ulp_runtime_call(t, p, fn_load, &scratch, 1, &handle);
+		ret = ulp_runtime_call(t, p, fn, args, nr_args, &handle);
 	if (ret < 0)
 		return ret;
 	if (!handle) {
@@ -232,9 +310,14 @@ static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
 			ret = ulp_prologue_build(code, len, fs->old_addr,
 						 fs->slot + ULP_SLOT_TRAMP_OFF, &fs->prologue);
 		free(code);
-		if (ret == 0)
+		if (ret == 0) {
+			uint8_t jmp[ULP_JMP_REL32_LEN];
+
+			fs->direct = ulp_encode_jmp_rel32(fs->prologue.patch_addr, fs->new_addr,
+							  jmp) == 0;
 			ret = ulp_slot_build(slot, fs->slot, t->tls_offset, fs->new_addr,
 					     fs->prologue.tramp_addr, &fs->prologue);
+		}
 		if (ret == 0)
 			ret = ulp_mem_write(p, fs->slot, slot, sizeof(slot));
 		/* ulp_func.old_func: the original stays callable through the trampoline */
@@ -310,7 +393,9 @@ static int ulp_entries_to_steady(struct ulp_transition *tr, void *arg)
 
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
-		ret = ulp_write_entry_jump(tr->proc, fs, fs->slot + ULP_SLOT_STEADY_OFF);
+		/* Within reach, a patched call costs one direct jump. */
+		ret = ulp_write_entry_jump(
+			tr->proc, fs, fs->direct ? fs->new_addr : fs->slot + ULP_SLOT_STEADY_OFF);
 		if (ret < 0)
 			return ret;
 	}

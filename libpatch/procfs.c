@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include "procfs.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "error.h"
 
 const char *ulp_proc_stat_fields(pid_t pid, char *buf, size_t len)
 {
@@ -26,4 +30,44 @@ const char *ulp_proc_stat_fields(pid_t pid, char *buf, size_t len)
 	if (!s || s[1] != ' ' || s[2] == '\0')
 		return NULL;
 	return s + 2;
+}
+
+int ulp_proc_maps_read(pid_t pid, struct ulp_map_area **out, size_t *nr)
+{
+	char path[64], line[4352];
+	struct ulp_map_area *areas = NULL;
+	size_t n = 0, cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+
+		if (sscanf(line, "%llx-%llx", &s, &e) != 2)
+			continue;
+		if (n == cap) {
+			struct ulp_map_area *a;
+
+			cap = cap ? cap * 2 : 64;
+			a = realloc(areas, cap * sizeof(*a));
+			if (!a) {
+				free(areas);
+				fclose(f);
+				return ulp_errorf(-ENOMEM, "out of memory");
+			}
+			areas = a;
+		}
+		areas[n].start = s;
+		areas[n].end = e;
+		areas[n].heap = strstr(line, "[heap]") != NULL;
+		areas[n].stack = strstr(line, "[stack]") != NULL;
+		n++;
+	}
+	fclose(f);
+	*out = areas;
+	*nr = n;
+	return 0;
 }

@@ -3,7 +3,9 @@
 #ifndef ULP_PROCFS_H
 #define ULP_PROCFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -13,5 +15,14 @@
  * task does not exist.
  */
 const char *ulp_proc_stat_fields(pid_t pid, char *buf, size_t len);
+
+struct ulp_map_area {
+	uint64_t start, end;
+	bool heap; /* [heap]: brk grows upward from its end */
+	bool stack; /* [stack]: the main thread's stack grows downward from its start */
+};
+
+/* The mappings of /proc/PID/maps, in address order.  -ESRCH if no such process. */
+int ulp_proc_maps_read(pid_t pid, struct ulp_map_area **out, size_t *nr);
 
 #endif

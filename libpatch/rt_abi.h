@@ -10,11 +10,13 @@
 #include <stdint.h>
 
 #define ULP_RT_MAGIC 0x554c5052u /* "ULPR" */
-#define ULP_RT_ABI 1
+#define ULP_RT_ABI 2
 #define ULP_RT_SONAME "libulp-rt.so.0"
 #define ULP_RT_INFO_SYMBOL "ulp_rt_info"
 #define ULP_RT_SCRATCH_SIZE 4096
 #define ULP_RT_LOG_SIZE 65536
+/* most address ranges ulp_rt_load_near() reserves */
+#define ULP_RT_RESERVE_MAX 128
 
 struct ulp_rt_info {
 	uint32_t magic;
@@ -29,6 +31,12 @@ struct ulp_rt_info {
 	uint64_t fn_unload; /* int ulp_rt_unload(void *handle) */
 	uint64_t fn_mmap; /* void *ulp_rt_mmap(void *addr, size_t len, int prot) */
 	uint64_t fn_munmap; /* int ulp_rt_munmap(void *addr, size_t len) */
+	/*
+	 * void *ulp_rt_load_near(const char *path, const uint64_t *reserve, size_t nr):
+	 * dlopen with the nr (start, length) address ranges held by PROT_NONE
+	 * reservations meanwhile, so the loader maps the patch where ulpd chose.
+	 */
+	uint64_t fn_load_near;
 	/* event log written by ulp_log(): a byte ring, read by the engine */
 	uint64_t log_head; /* total bytes ever written */
 	char log[ULP_RT_LOG_SIZE];

@@ -8,67 +8,22 @@
 
 #include "slot.h"
 
+#include "codegen.h"
 #include "engine.h"
 #include "error.h"
 #include "inject.h"
 #include "memory.h"
+#include "placement.h"
 #include "process.h"
+#include "procfs.h"
 #include "rt_abi.h"
 
-/* Keep clear of the edges of rel32 reach. */
-#define ULP_REACH ((1ull << 31) - (1ull << 24))
-/* Room left above the heap so that brk can still grow. */
-#define ULP_HEAP_ROOM (512ull << 20)
 #define ULP_MMAP_MIN (1ull << 16)
 #define ULP_USER_TOP 0x7ffffffff000ull
 
-struct ulp_map_area {
-	uint64_t start, end;
-	bool heap;
-};
-
 static bool ulp_in_reach(uint64_t a, uint64_t b)
 {
-	return (a > b ? a - b : b - a) < ULP_REACH;
-}
-
-static int ulp_read_maps(pid_t pid, struct ulp_map_area **out, size_t *nr)
-{
-	char path[64], line[4352];
-	struct ulp_map_area *areas = NULL;
-	size_t n = 0, cap = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return ulp_errorf(-ESRCH, "no such process: %d", pid);
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long s, e;
-
-		if (sscanf(line, "%llx-%llx", &s, &e) != 2)
-			continue;
-		if (n == cap) {
-			struct ulp_map_area *a;
-
-			cap = cap ? cap * 2 : 64;
-			a = realloc(areas, cap * sizeof(*a));
-			if (!a) {
-				free(areas);
-				fclose(f);
-				return ulp_errorf(-ENOMEM, "out of memory");
-			}
-			areas = a;
-		}
-		areas[n].start = s;
-		areas[n].end = e;
-		areas[n].heap = strstr(line, "[heap]") != NULL;
-		n++;
-	}
-	fclose(f);
-	*out = areas;
-	*nr = n;
-	return 0;
+	return (a > b ? a - b : b - a) < ULP_REL32_REACH;
 }
 
 /* The free page nearest to `near` within reach, or 0. */
@@ -82,7 +37,7 @@ static uint64_t ulp_find_free_page(const struct ulp_map_area *a, size_t n, uint6
 		uint64_t cand, dist;
 
 		if (i && a[i - 1].heap)
-			lo += ULP_HEAP_ROOM;
+			lo += ULP_BRK_ROOM;
 		if (hi <= lo || hi - lo < ULP_SLOT_PAGE_SIZE)
 			continue;
 		if (hi <= near)
@@ -118,7 +73,7 @@ static int ulp_slot_map_page(struct ulp_target *t, struct ulp_process *p, uint64
 	for (int attempt = 0; attempt < 8; attempt++) {
 		uint64_t cand, args[3];
 
-		rc = ulp_read_maps(p->pid, &areas, &nr);
+		rc = ulp_proc_maps_read(p->pid, &areas, &nr);
 		if (rc < 0)
 			return rc;
 		cand = ulp_find_free_page(areas, nr, near);

@@ -50,6 +50,35 @@ ULP_RT_EXPORT void *ulp_rt_load(const char *path)
 	return h;
 }
 
+ULP_RT_EXPORT void *ulp_rt_load_near(const char *path, const uint64_t *reserve, size_t nr)
+{
+	uint64_t held[ULP_RT_RESERVE_MAX][2];
+	void *h;
+
+	/* reserve may lie in the scratch area a dlopen error overwrites */
+	if (nr > ULP_RT_RESERVE_MAX)
+		nr = ULP_RT_RESERVE_MAX;
+	memcpy(held, reserve, nr * sizeof(held[0]));
+	for (size_t i = 0; i < nr; i++) {
+		void *want = (void *)(uintptr_t)held[i][0];
+		void *p = mmap(want, held[i][1], PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+			       -1, 0);
+
+		if (p != want) {
+			/* taken since ulpd read the maps: the patch may land elsewhere */
+			if (p != MAP_FAILED)
+				munmap(p, held[i][1]);
+			held[i][1] = 0;
+		}
+	}
+	h = ulp_rt_load(path);
+	for (size_t i = 0; i < nr; i++)
+		if (held[i][1])
+			munmap((void *)(uintptr_t)held[i][0], held[i][1]);
+	return h;
+}
+
 ULP_RT_EXPORT int ulp_rt_unload(void *handle)
 {
 	return dlclose(handle);
@@ -193,6 +222,7 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 	ulp_rt_info.fn_unload = (uint64_t)ulp_rt_unload;
 	ulp_rt_info.fn_mmap = (uint64_t)ulp_rt_mmap;
 	ulp_rt_info.fn_munmap = (uint64_t)ulp_rt_munmap;
+	ulp_rt_info.fn_load_near = (uint64_t)ulp_rt_load_near;
 	if (dladdr((void *)ulp_rt_init, &self) && self.dli_fname) {
 		const char *base = strrchr(self.dli_fname, '/');
 

@@ -59,6 +59,18 @@ new_addr=$(json_get "${fn}[0].new_addr")
 [[ $new_addr =~ ^\"0x[0-9a-f]+\"$ ]] || fail "new_addr: '$new_addr'"
 [ "$new_addr" != "\"$compute_addr\"" ] || fail "new_addr is old_addr"
 
+step "the entry jumps straight to the new function"
+# ulp maps the patch within +-2 GiB of the executable, so once every thread
+# has switched a patched call costs one direct jmp rel32 (no slot, no
+# indirect jump).  A patch dlopen()ed next to the libraries, terabytes away,
+# could only be reached through the slot.
+entry=$(read_mem "$pid" "$compute_addr" 5)
+[ "${entry:0:2}" = e9 ] || fail "entry of compute is not a jmp rel32: $entry"
+rel=$((0x${entry:8:2}${entry:6:2}${entry:4:2}${entry:2:2}))
+((rel >= 0x80000000)) && rel=$((rel - 0x100000000))
+printf -v jumps_to '0x%x' $((compute_addr + 5 + rel))
+assert_eq "\"$jumps_to\"" "$new_addr" "target of the entry jump"
+
 step "already applied: exit 0, nothing changes"
 ulpctl_ok apply "$PATCH" -p "$pid"
 assert_contains "$OUT" "patch 'compute_fix' is already applied to process $pid" "second apply"
