@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# stack_safety: no thread runs a new version while its own stack still holds
+# an old one (DESIGN.md, "How patching works", step 5: per-thread
+# consistency, not a global switch), in both directions.
+#
+# patch_gate.so changes value_fn (x+1 -> x+1000) and gate / gate_callee
+# (value_fn(x) -> value_fn(x)+500000); see tests/targets/gate.c.  A thread
+# is parked inside the old gate(7) (blocked in read() with gate's frame on
+# its stack; for gate_callee one frame deeper, in the unpatched
+# block_here()) while `ulpctl apply` runs in the background.  Then:
+#   - the main thread, whose stack holds nothing patched, switches: its
+#     value_fn(5) gives 1005 while the apply is still going on;
+#   - the apply does not complete while the parked thread holds the old
+#     gate on its stack;
+#   - once released, the parked thread finishes the old gate with the OLD
+#     value_fn: 8.  The old gate calls value_fn through its patched entry,
+#     so an engine that switches that thread early (or every thread at
+#     once) gives 1007, old gate + new value_fn: a mixed result;
+#   - then the apply completes with exit 0 and every call is new (501007).
+# The same in reverse for revert: a thread parked in the NEW gate finishes
+# with the new value_fn (501007, not 500008) and the revert waits for it.
+#
+# What breaks it: a transition that flips threads without unwinding their
+# stacks (or ignores frames above the top one, as the gate_callee case
+# checks), a global switch, a slot that ignores the thread's state, or a
+# transition that completes while a thread still runs old code.  Checked in
+# a copy of the engine: with every thread switched without its stack being
+# checked, the gate case fails (apply complete at once, result 1007); with
+# only the two innermost frames checked, the gate apply passes (read, gate)
+# but the gate_callee apply fails the same way (read, block_here,
+# gate_callee), and the gate revert kills the target (the new gate sits
+# under a helper of the patch, which is unloaded while still running).
+. "$(dirname "$0")/lib.sh"
+
+PATCH=$PATCHES/patch_gate.so
+need_file "$PATCH"
+start_ulpd
+
+BG_PID=
+BG_RC=
+BG_OUT=
+# start_bg_ulpctl LABEL ARGS...: run ulpctl ARGS in the background (its
+# output in $TMP/LABEL.out / .err); finish_bg_ulpctl waits for it.
+start_bg_ulpctl()
+{
+	local label=$1
+	shift
+	"$ULPCTL_BIN" "$@" --socket "$SOCK" </dev/null >"$TMP/$label.out" 2>"$TMP/$label.err" &
+	BG_PID=$!
+	BG_OUT=$TMP/$label
+	track_pid "$BG_PID"
+	log "started in the background (pid $BG_PID): ulpctl $*"
+}
+
+# finish_bg_ulpctl: wait (bounded by $CMD_TIMEOUT) for it; its exit in BG_RC.
+finish_bg_ulpctl()
+{
+	wait_until "background ulpctl (pid $BG_PID) to finish" "$CMD_TIMEOUT" pid_gone "$BG_PID"
+	set +e
+	wait "$BG_PID"
+	BG_RC=$?
+	set -e
+	untrack_pid "$BG_PID"
+	log "background ulpctl exited $BG_RC: $(cat "$BG_OUT.out" "$BG_OUT.err")"
+}
+
+# The parked thread is blocked in read(): some thread other than the main
+# one sits in syscall 0.
+parked()
+{
+	local pid=$1 task
+	for task in /proc/"$pid"/task/*; do
+		[ "${task##*/}" != "$pid" ] || continue
+		[[ $(cat "$task/syscall" 2>/dev/null) == "0 "* ]] && return 0
+	done
+	return 1
+}
+
+value_is()
+{
+	send_cmd "$1" "value 5"
+	[ "$REPLY" = "value_fn(5)=$2" ]
+}
+
+gate_finished()
+{
+	send_cmd "$1" gateresult
+	[ "$REPLY" != gateresult=pending ]
+}
+
+# run_case NAME BLOCK_CMD CALL_CMD FUNC: the whole story for one gate.
+run_case()
+{
+	local name=$1 block=$2 call=$3 func=$4 pid
+	start_target "$name" target_basic
+	pid=$(target_pid "$name")
+
+	step "$func: original"
+	expect_reply "$name" "value 5" "value_fn(5)=6"
+	expect_reply "$name" "$call 7" "$func(7)=8"
+	snapshot_target "$name" orig value_fn gate gate_callee
+
+	step "$func: apply while a thread is parked in the old $func"
+	expect_reply "$name" "$block 7" "$block=started"
+	wait_until "the $func thread to block in read()" "$WAIT_TIMEOUT" parked "$pid"
+	start_bg_ulpctl "apply-$name" apply "$PATCH" -p "$pid" --timeout 60
+	# The transition has started and the main thread has switched.
+	wait_until "the main thread to run the new value_fn" "$CMD_TIMEOUT" value_is "$name" 1005
+	log "$name: value 5 -> $REPLY (transition under way)"
+	sleep 1
+	early=
+	pid_alive "$BG_PID" ||
+		early="apply completed while a thread still had the old $func on its stack: $(cat "$BG_OUT.out" "$BG_OUT.err")"
+	expect_reply "$name" gateresult gateresult=pending
+	expect_reply "$name" release release=ok
+	wait_until "the parked $func to return" "$WAIT_TIMEOUT" gate_finished "$name"
+	case $REPLY in
+	gateresult=8) log "$name: parked thread: old $func + old value_fn (8)" ;;
+	gateresult=1007) fail "${early:+$early; }parked thread ran the old $func with the NEW value_fn (1007): switched while the old $func was on its stack" ;;
+	*) fail "parked thread returned '$REPLY', expected gateresult=8 (old $func, old value_fn)" ;;
+	esac
+	[ -z "$early" ] || fail "$early"
+	finish_bg_ulpctl
+	[ "$BG_RC" -eq 0 ] || fail "apply exited $BG_RC after the thread left the old $func"
+	assert_contains "$(cat "$BG_OUT.out")" "applied patch 'gate_fix' to process $pid" "apply output"
+	expect_reply "$name" "value 5" "value_fn(5)=1005"
+	expect_reply "$name" "gatecall 7" "gate(7)=501007"
+	expect_reply "$name" "calleecall 7" "gate_callee(7)=501007"
+
+	step "$func: revert while a thread is parked in the new $func"
+	expect_reply "$name" "$block 7" "$block=started"
+	wait_until "the $func thread to block in read()" "$WAIT_TIMEOUT" parked "$pid"
+	start_bg_ulpctl "revert-$name" revert gate_fix -p "$pid"
+	wait_until "the main thread to run the old value_fn again" "$CMD_TIMEOUT" value_is "$name" 6
+	log "$name: value 5 -> $REPLY (transition under way)"
+	sleep 1
+	early=
+	pid_alive "$BG_PID" ||
+		early="revert completed while a thread still had the new $func on its stack: $(cat "$BG_OUT.out" "$BG_OUT.err")"
+	expect_reply "$name" gateresult gateresult=pending
+	expect_reply "$name" release release=ok
+	wait_until "the parked $func to return" "$WAIT_TIMEOUT" gate_finished "$name"
+	case $REPLY in
+	gateresult=501007) log "$name: parked thread: new $func + new value_fn (501007)" ;;
+	gateresult=500008) fail "${early:+$early; }parked thread ran the new $func with the OLD value_fn (500008): switched while the new $func was on its stack" ;;
+	*) fail "parked thread returned '$REPLY', expected gateresult=501007 (new $func, new value_fn)" ;;
+	esac
+	[ -z "$early" ] || fail "$early"
+	finish_bg_ulpctl
+	[ "$BG_RC" -eq 0 ] || fail "revert exited $BG_RC after the thread left the new $func"
+	expect_reply "$name" "value 5" "value_fn(5)=6"
+	expect_reply "$name" "gatecall 7" "gate(7)=8"
+	expect_reply "$name" "calleecall 7" "gate_callee(7)=8"
+	snapshot_target "$name" reverted value_fn gate gate_callee
+	assert_same_code "$name" orig reverted
+	assert_no_patches "$pid"
+	stop_target "$name"
+}
+
+run_case g blockgate gatecall gate
+run_case c blockcallee calleecall gate_callee
+
+test_done
