@@ -55,6 +55,7 @@ assert_eq "$bytes" 31c0f3aa90c3 "bytes of fill() (xor; rep stosb; nop; ret)"
 assert_eq "$size" 6 "size of fill()"
 wait_until "both filler threads to fill" "$WAIT_TIMEOUT" fillers_reached 2
 log "before: $REPLY"
+start_calls=$FC_CALLS
 
 for round in $(seq 1 "$ROUNDS"); do
 	run_ulpctl apply "$PATCH" -p "$pid"
@@ -75,6 +76,7 @@ step "after $ROUNDS rounds"
 fillcheck
 before_min=$FC_MIN
 [ "$FC_NEW" -gt 0 ] || fail "the filler threads never ran the patched fill(): $REPLY"
+[ "$FC_CALLS" -gt "$start_calls" ] || fail "no fill() done during the rounds: $REPLY"
 log "$REPLY"
 # Both threads still fill correctly (none stuck, none lost).
 wait_until "both filler threads to go on filling" "$WAIT_TIMEOUT" fillers_reached $((before_min + 3))
