@@ -76,6 +76,27 @@ static int image_read(const struct patch_image *img, uint64_t vaddr, void *dst, 
 	return 0;
 }
 
+/*
+ * Entry i of a descriptor array at base into dst (len bytes, the entry's
+ * size); fmt and what follows name the entry in messages.  The caller stops
+ * at the array's terminating entry; an array without one runs into the end
+ * of the image, where image_read() refuses the entry.
+ */
+static int read_entry(const struct patch_image *img, uint64_t base, size_t i, void *dst, size_t len,
+		      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int read_entry(const struct patch_image *img, uint64_t base, size_t i, void *dst, size_t len,
+		      const char *fmt, ...)
+{
+	char what[96];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return image_read(img, base + i * len, dst, len, what);
+}
+
 /* A copy of the NUL-terminated string at vaddr; vaddr 0 gives NULL. */
 static int image_strdup(const struct patch_image *img, uint64_t vaddr, const char *what, char **out)
 {
@@ -392,8 +413,7 @@ static int read_funcs(struct patch_image *img, uint64_t base, size_t obj_index,
 		uint64_t desc = base + i * sizeof(struct ulp_func);
 		struct ulp_func f;
 
-		snprintf(what, sizeof(what), "objs[%zu].funcs[%zu]", obj_index, i);
-		err = image_read(img, desc, &f, sizeof(f), what);
+		err = read_entry(img, base, i, &f, sizeof(f), "objs[%zu].funcs[%zu]", obj_index, i);
 		if (err)
 			return err;
 		if (!f.old_name && !f.new_func)
@@ -425,6 +445,32 @@ static int read_funcs(struct patch_image *img, uint64_t base, size_t obj_index,
 	}
 }
 
+/* The callbacks of objs[obj_index]: code of the patch, or 0 for none. */
+static int read_callbacks(struct patch_image *img, const struct ulp_callbacks *cb, size_t obj_index,
+			  struct ulp_patch_object_info *oi)
+{
+	const struct {
+		const char *name;
+		const void *ptr;
+		uint64_t *out;
+	} fns[] = {
+		{ "pre_patch", (const void *)cb->pre_patch, &oi->pre_patch },
+		{ "post_patch", (const void *)cb->post_patch, &oi->post_patch },
+		{ "pre_unpatch", (const void *)cb->pre_unpatch, &oi->pre_unpatch },
+		{ "post_unpatch", (const void *)cb->post_unpatch, &oi->post_unpatch },
+	};
+	char what[96];
+	int err;
+
+	for (size_t k = 0; k < sizeof(fns) / sizeof(fns[0]); k++) {
+		snprintf(what, sizeof(what), "objs[%zu].callbacks.%s", obj_index, fns[k].name);
+		err = code_pointer(img, fns[k].ptr, what, fns[k].out);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int read_objects(struct patch_image *img, uint64_t base, struct ulp_patch_info *info)
 {
 	size_t cap = 0;
@@ -438,8 +484,7 @@ static int read_objects(struct patch_image *img, uint64_t base, struct ulp_patch
 		struct ulp_patch_object_info *oi;
 		struct ulp_object o;
 
-		snprintf(what, sizeof(what), "objs[%zu]", i);
-		err = image_read(img, desc, &o, sizeof(o), what);
+		err = read_entry(img, base, i, &o, sizeof(o), "objs[%zu]", i);
 		if (err)
 			return err;
 		if (!o.name && !o.funcs)
@@ -466,23 +511,7 @@ static int read_objects(struct patch_image *img, uint64_t base, struct ulp_patch
 		if (err)
 			return err;
 
-		snprintf(what, sizeof(what), "objs[%zu].callbacks.pre_patch", i);
-		err = code_pointer(img, (const void *)o.callbacks.pre_patch, what, &oi->pre_patch);
-		if (err)
-			return err;
-		snprintf(what, sizeof(what), "objs[%zu].callbacks.post_patch", i);
-		err = code_pointer(img, (const void *)o.callbacks.post_patch, what,
-				   &oi->post_patch);
-		if (err)
-			return err;
-		snprintf(what, sizeof(what), "objs[%zu].callbacks.pre_unpatch", i);
-		err = code_pointer(img, (const void *)o.callbacks.pre_unpatch, what,
-				   &oi->pre_unpatch);
-		if (err)
-			return err;
-		snprintf(what, sizeof(what), "objs[%zu].callbacks.post_unpatch", i);
-		err = code_pointer(img, (const void *)o.callbacks.post_unpatch, what,
-				   &oi->post_unpatch);
+		err = read_callbacks(img, &o.callbacks, i, oi);
 		if (err)
 			return err;
 
@@ -498,17 +527,14 @@ static int read_objects(struct patch_image *img, uint64_t base, struct ulp_patch
 static int read_states(struct patch_image *img, uint64_t base, struct ulp_patch_info *info)
 {
 	size_t cap = 0;
-	char what[64];
 	int err;
 
 	if (!base)
 		return 0;
 	for (size_t i = 0;; i++) {
-		uint64_t desc = base + i * sizeof(struct ulp_state);
 		struct ulp_state s;
 
-		snprintf(what, sizeof(what), "states[%zu]", i);
-		err = image_read(img, desc, &s, sizeof(s), what);
+		err = read_entry(img, base, i, &s, sizeof(s), "states[%zu]", i);
 		if (err)
 			return err;
 		if (!s.id)
@@ -532,12 +558,10 @@ static int read_symrefs(struct patch_image *img, uint64_t base, struct ulp_patch
 	if (!base)
 		return 0;
 	for (size_t i = 0;; i++) {
-		uint64_t desc = base + i * sizeof(struct ulp_symbol_ref);
 		struct ulp_patch_symref_info *ri;
 		struct ulp_symbol_ref r;
 
-		snprintf(what, sizeof(what), "symbols[%zu]", i);
-		err = image_read(img, desc, &r, sizeof(r), what);
+		err = read_entry(img, base, i, &r, sizeof(r), "symbols[%zu]", i);
 		if (err)
 			return err;
 		if (!r.name)
