@@ -88,6 +88,44 @@ gate_finished()
 	[ "$REPLY" != gateresult=pending ]
 }
 
+# parked_transition NAME BLOCK_CMD FUNC VERB HELD HELD_RESULT MIXED_RESULT
+#   MAIN_VALUE ULPCTL_ARGS...: park a thread in the HELD ("old" / "new")
+# version of FUNC, run `ulpctl ULPCTL_ARGS` (VERB: apply / revert) in the
+# background, see the main thread switch (value_fn(5) = MAIN_VALUE) while
+# the ulpctl waits, release the thread: it must return HELD_RESULT (its
+# FUNC with its own value_fn), never MIXED_RESULT (its FUNC with the
+# other value_fn); only then may the ulpctl complete, with exit 0.
+parked_transition()
+{
+	local name=$1 block=$2 func=$3 verb=$4 held=$5 good=$6 mixed=$7 main_value=$8 pid early=
+	shift 8
+	pid=$(target_pid "$name")
+
+	step "$func: $verb while a thread is parked in the $held $func"
+	expect_reply "$name" "$block 7" "$block=started"
+	wait_until "the $func thread to block in read()" "$WAIT_TIMEOUT" parked "$pid"
+	start_bg_ulpctl "$verb-$name" "$@"
+	# The transition has started and the main thread has switched.
+	wait_until "the main thread to switch (value_fn(5)=$main_value)" "$CMD_TIMEOUT" \
+		value_is "$name" "$main_value"
+	log "$name: value 5 -> $REPLY (transition under way)"
+	sleep 1
+	pid_alive "$BG_PID" ||
+		early="$verb completed while a thread still had the $held $func on its stack: $(cat "$BG_OUT.out" "$BG_OUT.err")"
+	expect_reply "$name" gateresult gateresult=pending
+	expect_reply "$name" release release=ok
+	wait_until "the parked $func to return" "$WAIT_TIMEOUT" gate_finished "$name"
+	if [ "$REPLY" = "gateresult=$mixed" ]; then
+		fail "${early:+$early; }parked thread ran the $held $func with the other value_fn ($mixed): switched while the $held $func was on its stack"
+	fi
+	[ "$REPLY" = "gateresult=$good" ] ||
+		fail "parked thread returned '$REPLY', expected gateresult=$good ($held $func, $held value_fn)"
+	log "$name: parked thread: $held $func + $held value_fn ($good)"
+	[ -z "$early" ] || fail "$early"
+	finish_bg_ulpctl
+	[ "$BG_RC" -eq 0 ] || fail "$verb exited $BG_RC after the thread left the $held $func"
+}
+
 # run_case NAME BLOCK_CMD CALL_CMD FUNC: the whole story for one gate.
 run_case()
 {
@@ -100,54 +138,16 @@ run_case()
 	expect_reply "$name" "$call 7" "$func(7)=8"
 	snapshot_target "$name" orig value_fn gate gate_callee
 
-	step "$func: apply while a thread is parked in the old $func"
-	expect_reply "$name" "$block 7" "$block=started"
-	wait_until "the $func thread to block in read()" "$WAIT_TIMEOUT" parked "$pid"
-	start_bg_ulpctl "apply-$name" apply "$PATCH" -p "$pid" --timeout 60
-	# The transition has started and the main thread has switched.
-	wait_until "the main thread to run the new value_fn" "$CMD_TIMEOUT" value_is "$name" 1005
-	log "$name: value 5 -> $REPLY (transition under way)"
-	sleep 1
-	early=
-	pid_alive "$BG_PID" ||
-		early="apply completed while a thread still had the old $func on its stack: $(cat "$BG_OUT.out" "$BG_OUT.err")"
-	expect_reply "$name" gateresult gateresult=pending
-	expect_reply "$name" release release=ok
-	wait_until "the parked $func to return" "$WAIT_TIMEOUT" gate_finished "$name"
-	case $REPLY in
-	gateresult=8) log "$name: parked thread: old $func + old value_fn (8)" ;;
-	gateresult=1007) fail "${early:+$early; }parked thread ran the old $func with the NEW value_fn (1007): switched while the old $func was on its stack" ;;
-	*) fail "parked thread returned '$REPLY', expected gateresult=8 (old $func, old value_fn)" ;;
-	esac
-	[ -z "$early" ] || fail "$early"
-	finish_bg_ulpctl
-	[ "$BG_RC" -eq 0 ] || fail "apply exited $BG_RC after the thread left the old $func"
+	parked_transition "$name" "$block" "$func" apply old 8 1007 1005 \
+		apply "$PATCH" -p "$pid" --timeout 60
 	assert_contains "$(cat "$BG_OUT.out")" "applied patch 'gate_fix' to process $pid" "apply output"
 	expect_reply "$name" "value 5" "value_fn(5)=1005"
 	expect_reply "$name" "gatecall 7" "gate(7)=501007"
 	expect_reply "$name" "calleecall 7" "gate_callee(7)=501007"
 
-	step "$func: revert while a thread is parked in the new $func"
-	expect_reply "$name" "$block 7" "$block=started"
-	wait_until "the $func thread to block in read()" "$WAIT_TIMEOUT" parked "$pid"
-	start_bg_ulpctl "revert-$name" revert gate_fix -p "$pid"
-	wait_until "the main thread to run the old value_fn again" "$CMD_TIMEOUT" value_is "$name" 6
-	log "$name: value 5 -> $REPLY (transition under way)"
-	sleep 1
-	early=
-	pid_alive "$BG_PID" ||
-		early="revert completed while a thread still had the new $func on its stack: $(cat "$BG_OUT.out" "$BG_OUT.err")"
-	expect_reply "$name" gateresult gateresult=pending
-	expect_reply "$name" release release=ok
-	wait_until "the parked $func to return" "$WAIT_TIMEOUT" gate_finished "$name"
-	case $REPLY in
-	gateresult=501007) log "$name: parked thread: new $func + new value_fn (501007)" ;;
-	gateresult=500008) fail "${early:+$early; }parked thread ran the new $func with the OLD value_fn (500008): switched while the new $func was on its stack" ;;
-	*) fail "parked thread returned '$REPLY', expected gateresult=501007 (new $func, new value_fn)" ;;
-	esac
-	[ -z "$early" ] || fail "$early"
-	finish_bg_ulpctl
-	[ "$BG_RC" -eq 0 ] || fail "revert exited $BG_RC after the thread left the new $func"
+	parked_transition "$name" "$block" "$func" revert new 501007 500008 6 \
+		revert gate_fix -p "$pid"
+	assert_contains "$(cat "$BG_OUT.out")" "reverted patch 'gate_fix' in process $pid" "revert output"
 	expect_reply "$name" "value 5" "value_fn(5)=6"
 	expect_reply "$name" "gatecall 7" "gate(7)=8"
 	expect_reply "$name" "calleecall 7" "gate_callee(7)=8"

@@ -5,30 +5,13 @@
  *   call N    lib_compute(N)=R
  *   quit      exits 0
  *
- * Prints "ready" once it reads commands.
+ * Prints "ready" once it reads commands (see simple_target.h).
  */
-#include <stdio.h>
-#include <string.h>
+#include "simple_target.h"
 
 int lib_compute(int x);
 
 int main(void)
 {
-	char line[256];
-
-	printf("ready\n");
-	fflush(stdout);
-	while (fgets(line, sizeof(line), stdin)) {
-		int n;
-
-		line[strcspn(line, "\r\n")] = '\0';
-		if (sscanf(line, "call %d", &n) == 1)
-			printf("lib_compute(%d)=%d\n", n, lib_compute(n));
-		else if (!strcmp(line, "quit"))
-			return 0;
-		else
-			printf("error: unknown command '%s'\n", line);
-		fflush(stdout);
-	}
-	return 0;
+	return simple_target_main("lib_compute", lib_compute);
 }

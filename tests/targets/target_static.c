@@ -5,9 +5,10 @@
  *
  *   call N    compute(N)=R
  *   quit      exits 0
+ *
+ * Prints "ready" once it reads commands (see simple_target.h).
  */
-#include <stdio.h>
-#include <string.h>
+#include "simple_target.h"
 
 __attribute__((noipa, used)) int compute(int x)
 {
@@ -16,21 +17,5 @@ __attribute__((noipa, used)) int compute(int x)
 
 int main(void)
 {
-	char line[256];
-
-	printf("ready\n");
-	fflush(stdout);
-	while (fgets(line, sizeof(line), stdin)) {
-		int n;
-
-		line[strcspn(line, "\r\n")] = '\0';
-		if (sscanf(line, "call %d", &n) == 1)
-			printf("compute(%d)=%d\n", n, compute(n));
-		else if (!strcmp(line, "quit"))
-			return 0;
-		else
-			printf("error: unknown command '%s'\n", line);
-		fflush(stdout);
-	}
-	return 0;
+	return simple_target_main("compute", compute);
 }
