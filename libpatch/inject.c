@@ -55,6 +55,7 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 		return -EAGAIN;
 	t->rt_info = addr;
 	t->worker_tid = hdr.worker_tid;
+	p->own_tid = hdr.worker_tid;
 	t->tls_offset = hdr.tls_offset;
 	t->tls_init = hdr.tls_init;
 	if (!t->worker_tid || !t->tls_init)

@@ -580,13 +580,21 @@ static int ulp_attach(struct ulp_target *t, struct ulp_process **p)
 	ret = ulp_process_attach(t->pid, p);
 	if (ret < 0)
 		return ret;
+	(*p)->own_tid = t->worker_tid;
 	return 0;
 }
 
-static void ulp_detach(struct ulp_target *t, struct ulp_process *p)
+/*
+ * The longest stop counts every stop of the operation: runtime injection,
+ * transition and detach, all but those of ulp's own worker thread.
+ */
+static void ulp_detach(struct ulp_target *t, struct ulp_process *p,
+		       struct ulp_transition_stats *stats)
 {
 	ulp_runtime_drain_log(t, p);
 	ulp_process_detach(p);
+	if (stats && p->longest_stop_us > stats->longest_stop_us)
+		stats->longest_stop_us = p->longest_stop_us;
 	ulp_process_free(p);
 }
 
@@ -712,7 +720,7 @@ out:
 	free(busy);
 	ulp_unwinder_destroy(unw);
 	ulp_symbols_close(syms);
-	ulp_detach(t, p);
+	ulp_detach(t, p, stats);
 	return ret;
 }
 
@@ -738,6 +746,6 @@ int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transiti
 	else
 		ret = ulp_exit_error(t, p, ret);
 	ulp_unwinder_destroy(unw);
-	ulp_detach(t, p);
+	ulp_detach(t, p, stats);
 	return ret;
 }

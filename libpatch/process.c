@@ -219,8 +219,22 @@ static void ulp_thread_mark_gone(struct ulp_thread *t)
 	t->regs_valid = false;
 }
 
-static int ulp_thread_cont(struct ulp_thread *t, int sig)
+/* A stop of t ends now: count it against the longest stop. */
+static void ulp_thread_account_stop(struct ulp_process *p, struct ulp_thread *t)
 {
+	uint64_t held;
+
+	if (!t->stopped_at)
+		return;
+	held = ulp_now_us() - t->stopped_at;
+	t->stopped_at = 0;
+	if (t->tid != p->own_tid && held > p->longest_stop_us)
+		p->longest_stop_us = held;
+}
+
+static int ulp_thread_cont(struct ulp_process *p, struct ulp_thread *t, int sig)
+{
+	ulp_thread_account_stop(p, t);
 	t->stopped = false;
 	t->regs_valid = false;
 	if (ptrace(PTRACE_CONT, t->tid, 0, (void *)(long)sig) < 0) {
@@ -305,7 +319,9 @@ static void ulp_process_handle_status(struct ulp_process *p, pid_t tid, int stat
 		int sig = t->pending_sig;
 
 		t->pending_sig = 0;
-		ulp_thread_cont(t, sig);
+		ulp_thread_cont(p, t, sig);
+	} else {
+		t->stopped_at = ulp_now_us();
 	}
 }
 
@@ -383,6 +399,7 @@ int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int tim
 				return -ESRCH;
 			}
 			t->stopped = true;
+			t->stopped_at = ulp_now_us();
 			t->regs_valid = false;
 			return 0;
 		}
@@ -424,12 +441,11 @@ int ulp_thread_resume(struct ulp_process *p, struct ulp_thread *t)
 {
 	int sig = t->pending_sig;
 
-	(void)p;
 	t->want_stop = false;
 	if (t->gone || !t->stopped)
 		return 0;
 	t->pending_sig = 0;
-	return ulp_thread_cont(t, sig);
+	return ulp_thread_cont(p, t, sig);
 }
 
 int ulp_thread_set_regs(struct ulp_process *p, struct ulp_thread *t)
@@ -507,39 +523,94 @@ static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline)
 	return 0;
 }
 
+static int ulp_thread_cmp_stopped_at(const void *a, const void *b)
+{
+	const struct ulp_thread *x = *(struct ulp_thread *const *)a;
+	const struct ulp_thread *y = *(struct ulp_thread *const *)b;
+
+	return x->stopped_at < y->stopped_at ? -1 : x->stopped_at > y->stopped_at;
+}
+
 int ulp_process_resume_all(struct ulp_process *p)
 {
+	struct ulp_thread **order = malloc(p->nr_threads * sizeof(*order) + 1);
+	size_t n = 0;
 	int ret = 0;
 
+	/* Each resume can hand the CPU to the woken thread: resuming in the
+	 * order of the stops keeps the longest stop near the time the stop-all
+	 * took, instead of that plus the time all the resumes take. */
+	if (order) {
+		for (size_t i = 0; i < p->nr_threads; i++)
+			order[n++] = p->threads[i];
+		qsort(order, n, sizeof(*order), ulp_thread_cmp_stopped_at);
+	}
 	for (size_t i = 0; i < p->nr_threads; i++) {
-		int r = ulp_thread_resume(p, p->threads[i]);
+		int r = ulp_thread_resume(p, order ? order[i] : p->threads[i]);
 
 		if (r < 0 && !ret)
 			ret = r;
 	}
+	free(order);
 	return ret;
+}
+
+/* Let a stopped thread go for good, with the signal it may still owe. */
+static void ulp_thread_detach(struct ulp_process *p, struct ulp_thread *t)
+{
+	ulp_thread_account_stop(p, t);
+	ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->pending_sig);
+	t->pending_sig = 0;
+	t->stopped = false;
+	t->gone = true;
 }
 
 int ulp_process_detach(struct ulp_process *p)
 {
-	int ret;
+	uint64_t deadline = ulp_now_us() + 5000000u;
+	int ret = 0;
 
-	/* PTRACE_DETACH needs a stopped tracee; stop everyone, then let each
-	 * go with the signal it may still owe. */
-	ret = ulp_process_stop_all(p);
+	/* PTRACE_DETACH needs a stopped tracee: interrupt everyone at once and
+	 * let each go as soon as it reports.  Threads cloned meanwhile are
+	 * reported stopped with want_stop inherited, and go the same way. */
+	p->stopping_all = true;
 	for (size_t i = 0; i < p->nr_threads; i++) {
 		struct ulp_thread *t = p->threads[i];
 
-		if (t->gone || !t->stopped)
+		if (t->gone)
 			continue;
-		ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->pending_sig);
-		t->pending_sig = 0;
-		t->stopped = false;
-		t->gone = true;
+		t->want_stop = true;
+		if (!t->stopped && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 && errno == ESRCH)
+			ulp_thread_mark_gone(t);
 	}
+	for (;;) {
+		bool left = false;
+
+		for (size_t i = 0; i < p->nr_threads; i++) {
+			struct ulp_thread *t = p->threads[i];
+
+			if (t->gone)
+				continue;
+			if (t->stopped)
+				ulp_thread_detach(p, t);
+			else
+				left = true;
+		}
+		if (!left || p->exited)
+			break;
+		if (ulp_now_us() > deadline) {
+			ret = ulp_errorf(-ETIMEDOUT,
+					 "threads of process %d did not stop within 5 s to detach",
+					 p->pid);
+			break;
+		}
+		if (ulp_process_poll(p, 1) < 0)
+			break;
+	}
+	p->stopping_all = false;
 	/* Threads cloned while we detached are traced by us from birth: wait
 	 * for their first stop and let them go too. */
-	for (uint64_t deadline = ulp_now_us() + 1000000u; ulp_now_us() < deadline;) {
+	for (uint64_t end = ulp_now_us() + 1000000u; ulp_now_us() < end;) {
 		int status;
 		pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
 
@@ -553,7 +624,7 @@ int ulp_process_detach(struct ulp_process *p)
 			ptrace(PTRACE_DETACH, tid, 0,
 			       (void *)(long)((status >> 16) == 0 ? WSTOPSIG(status) : 0));
 	}
-	return ret == -ESRCH ? 0 : ret;
+	return ret;
 }
 
 void ulp_process_free(struct ulp_process *p)

@@ -22,6 +22,7 @@ struct ulp_thread {
 	bool regs_valid; /* regs holds its registers at this stop */
 	int pending_sig; /* signal to deliver when resumed (0: none) */
 	uint64_t fs_base; /* TLS base, 0 until registers were read once */
+	uint64_t stopped_at; /* ulp_now_us() when its current stop was reaped */
 	struct user_regs_struct regs;
 };
 
@@ -32,6 +33,8 @@ struct ulp_process {
 	bool execed;
 	bool stopping_all; /* threads that appear now must stop too */
 	sigset_t saved_mask; /* the caller's mask; SIGCHLD is blocked while attached */
+	pid_t own_tid; /* ulp's worker thread: its stops are not the application's */
+	uint64_t longest_stop_us; /* longest time any other thread was held stopped */
 	struct ulp_thread **threads; /* stable pointers: the array grows as threads appear */
 	size_t nr_threads, cap_threads;
 };
@@ -45,6 +48,7 @@ int ulp_process_attach(pid_t pid, struct ulp_process **out);
 
 /* Stop every live thread at once; on return all are stopped with regs read. */
 int ulp_process_stop_all(struct ulp_process *p);
+/* Resume every thread, the first stopped first: none waits for the others twice. */
 int ulp_process_resume_all(struct ulp_process *p);
 
 int ulp_thread_stop(struct ulp_process *p, struct ulp_thread *t);
@@ -70,7 +74,10 @@ int ulp_process_poll(struct ulp_process *p, int timeout_ms);
 int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int timeout_ms,
 			    int *status);
 
-/* Detach from every thread; they continue exactly where they were. */
+/*
+ * Detach from every thread; they continue exactly where they were.  Each
+ * thread is let go as soon as it stops, without waiting for the others.
+ */
 int ulp_process_detach(struct ulp_process *p);
 void ulp_process_free(struct ulp_process *p);
 

@@ -27,43 +27,40 @@ static int ulp_thread_write_state(struct ulp_transition *tr, struct ulp_thread *
 	return ulp_mem_write(tr->proc, ulp_thread_state_addr(tr, th), &state, 1);
 }
 
-static void ulp_transition_account_stop(struct ulp_transition *tr, uint64_t since)
-{
-	uint64_t d = ulp_now_us() - since;
-
-	if (tr->stats && d > tr->stats->longest_stop_us)
-		tr->stats->longest_stop_us = d;
-}
-
 int ulp_transition_start(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg)
 {
 	struct ulp_process *p = tr->proc;
 	unsigned char from =
 		tr->to_state == ULP_THREAD_PATCHED ? ULP_THREAD_UNPATCHED : ULP_THREAD_PATCHED;
-	uint64_t t0;
+	uint64_t *addrs;
+	size_t n = 0;
 	int ret;
 
 	/* New threads copy the TLS init image: make them start switched. */
 	ret = ulp_mem_write(p, tr->target->tls_init, &tr->to_state, 1);
 	if (ret < 0)
 		return ret;
-	t0 = ulp_now_us();
 	ret = ulp_process_stop_all(p);
 	if (ret < 0)
 		goto out;
+	addrs = malloc((p->nr_threads + 1) * sizeof(*addrs));
+	if (!addrs) {
+		ret = ulp_errorf(-ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < p->nr_threads; i++) {
 		struct ulp_thread *th = p->threads[i];
 
-		if (th->gone || !th->regs_valid || !th->regs.fs_base)
-			continue;
-		ret = ulp_thread_write_state(tr, th, from);
-		if (ret < 0)
-			goto out;
+		if (!th->gone && th->regs_valid && th->regs.fs_base)
+			addrs[n++] = ulp_thread_state_addr(tr, th);
 	}
+	ret = ulp_mem_set_bytes(p, addrs, n, from);
+	free(addrs);
+	if (ret < 0)
+		goto out;
 	ret = fn(tr, arg);
 out:
 	ulp_process_resume_all(p);
-	ulp_transition_account_stop(tr, t0);
 	return ret;
 }
 
@@ -127,76 +124,110 @@ static bool ulp_thread_switched(struct ulp_transition *tr, struct ulp_thread *th
 }
 
 /*
- * Interrupt every thread not yet switched at once, and check and resume each
- * as soon as it reports: every thread is stopped only for its own check, and
- * busy threads that wait for a CPU to acknowledge the stop are waited for in
- * parallel, not one after another.
+ * Threads checked at once.  Those stopped together wait for one another's
+ * checks, so a few at a time bound every stop by a few checks; a thread
+ * that is slow to acknowledge (runnable but waiting for a CPU) stops
+ * counting against the window, so a crowd of busy threads is still waited
+ * for in parallel.
+ */
+#define ULP_CHECK_WINDOW 4
+#define ULP_CHECK_SLOW_US 2000u
+/* A thread that does not report within a pass is checked in the next. */
+#define ULP_PASS_US 1000000u
+
+struct ulp_check {
+	pid_t tid;
+	uint64_t since; /* when it was interrupted; 0 = not yet */
+	bool done;
+};
+
+/* Check and resume a thread that has reported its stop. */
+static int ulp_transition_check_reported(struct ulp_transition *tr, struct ulp_thread *th,
+					 uint64_t *ips, bool *all)
+{
+	uint64_t blocker = 0;
+	int r;
+
+	r = ulp_thread_read_regs(th);
+	if (r == 0)
+		r = ulp_transition_check_thread(tr, th, ips, &blocker);
+	ulp_thread_resume(tr->proc, th);
+	if (r == -ESRCH)
+		return 0;
+	if (r == 0) {
+		*all = false;
+		ulp_errorf(-EBUSY, "thread %d is still running code being changed (at 0x%llx)",
+			   th->tid, (unsigned long long)blocker);
+	}
+	return r < 0 ? r : 0;
+}
+
+/*
+ * One pass over the threads not yet switched: keep a small window of them
+ * interrupted, and check and resume each as soon as it reports.  Every
+ * thread is stopped only for its own check and those of the few stopped
+ * with it.
  */
 int ulp_transition_try_complete(struct ulp_transition *tr)
 {
 	struct ulp_process *p = tr->proc;
 	uint64_t *ips = malloc(ULP_MAX_FRAMES * sizeof(*ips));
-	/* A thread that does not report within a pass is checked in the next. */
-	uint64_t deadline = ulp_now_us() + 250000u;
-	pid_t *pending = NULL;
-	uint64_t *since = NULL;
-	size_t nr = 0, left;
+	uint64_t deadline = ulp_now_us() + ULP_PASS_US;
+	struct ulp_check *todo = NULL;
+	size_t nr = 0, next = 0, left;
 	bool all = true;
 	int ret = 0;
 
 	if (!ips)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	ulp_process_poll(p, 0);
-	pending = calloc(p->nr_threads + 1, sizeof(*pending));
-	since = calloc(p->nr_threads + 1, sizeof(*since));
-	if (!pending || !since) {
+	todo = calloc(p->nr_threads + 1, sizeof(*todo));
+	if (!todo) {
 		ret = ulp_errorf(-ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < p->nr_threads; i++) {
 		struct ulp_thread *th = p->threads[i];
 
-		if (th->gone || ulp_thread_switched(tr, th))
-			continue;
-		th->want_stop = true;
-		if (!th->stopped && ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0) {
-			th->want_stop = false;
-			continue;
-		}
-		since[nr] = ulp_now_us();
-		pending[nr++] = th->tid;
+		if (!th->gone && !ulp_thread_switched(tr, th))
+			todo[nr++].tid = th->tid;
 	}
 	for (left = nr; left > 0;) {
-		for (size_t i = 0; i < nr; i++) {
+		uint64_t now = ulp_now_us();
+		unsigned in_window = 0;
+
+		for (size_t i = 0; i < next; i++)
+			if (!todo[i].done && now - todo[i].since < ULP_CHECK_SLOW_US)
+				in_window++;
+		for (; next < nr && in_window < ULP_CHECK_WINDOW; next++) {
+			struct ulp_thread *th = ulp_process_find_thread(p, todo[next].tid);
+
+			todo[next].since = now;
+			th->want_stop = true;
+			if (!th->stopped && ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0) {
+				th->want_stop = false;
+				todo[next].done = true;
+				left--;
+				continue;
+			}
+			in_window++;
+		}
+		for (size_t i = 0; i < next; i++) {
 			struct ulp_thread *th;
-			uint64_t blocker = 0;
 			int r;
 
-			if (!pending[i])
+			if (todo[i].done)
 				continue;
-			th = ulp_process_find_thread(p, pending[i]);
+			th = ulp_process_find_thread(p, todo[i].tid);
 			if (!th->gone && !th->stopped)
 				continue;
-			pending[i] = 0;
+			todo[i].done = true;
 			left--;
 			if (th->gone)
 				continue;
-			r = ulp_thread_read_regs(th);
-			if (r == 0)
-				r = ulp_transition_check_thread(tr, th, ips, &blocker);
-			ulp_thread_resume(p, th);
-			ulp_transition_account_stop(tr, since[i]);
-			if (r == -ESRCH)
-				continue;
+			r = ulp_transition_check_reported(tr, th, ips, &all);
 			if (r < 0 && !ret)
 				ret = r;
-			if (r == 0) {
-				all = false;
-				ulp_errorf(
-					-EBUSY,
-					"thread %d is still running code being changed (at 0x%llx)",
-					th->tid, (unsigned long long)blocker);
-			}
 		}
 		if (!left)
 			break;
@@ -204,20 +235,20 @@ int ulp_transition_try_complete(struct ulp_transition *tr)
 			all = false;
 			break;
 		}
-		ret = ulp_process_poll(p, 10) < 0 ? -ESRCH : ret;
+		if (ulp_process_poll(p, 1) < 0)
+			ret = -ESRCH;
 	}
-	/* Anything still asked to stop (timeout) must not stay stopped. */
-	for (size_t i = 0; i < nr; i++) {
-		if (pending[i]) {
-			struct ulp_thread *th = ulp_process_find_thread(p, pending[i]);
+	/* Anything still asked to stop (end of the pass) must not stay stopped. */
+	for (size_t i = 0; i < next; i++) {
+		if (!todo[i].done) {
+			struct ulp_thread *th = ulp_process_find_thread(p, todo[i].tid);
 
 			th->want_stop = false;
 			ulp_thread_resume(p, th);
 		}
 	}
 out:
-	free(pending);
-	free(since);
+	free(todo);
 	free(ips);
 	if (p->exited)
 		return ulp_errorf(-ESRCH, "process %d exited", p->pid);
@@ -228,14 +259,12 @@ out:
 
 int ulp_transition_finish(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg)
 {
-	uint64_t t0 = ulp_now_us();
 	int ret;
 
 	ret = ulp_process_stop_all(tr->proc);
 	if (ret == 0)
 		ret = fn(tr, arg);
 	ulp_process_resume_all(tr->proc);
-	ulp_transition_account_stop(tr, t0);
 	return ret;
 }
 
