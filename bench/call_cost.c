@@ -6,12 +6,14 @@
  * Reads one command per line on stdin, answers with one line on stdout:
  *
  *   check                  check old=R new=R   (cc_old(5), cc_new_equiv(5))
- *   resolve                resolve slot=ADDR new=ADDR
+ *   resolve                resolve slot=ADDR new=ADDR, or
+ *                          resolve entry=direct new=ADDR
  *                          (decodes the patched entry of cc_old: its
- *                          "jmp rel32" to the slot, the slot's
- *                          "jmp *ptr(%rip)" to the new function; points
- *                          cc_dyn_ptr1 at the new function and cc_dyn_ptr2
- *                          at the slot, to time those legs apart)
+ *                          "jmp rel32" either straight to the new function
+ *                          or to a slot whose "jmp *ptr(%rip)" leads there;
+ *                          points cc_dyn_ptr1 at the new function and
+ *                          cc_dyn_ptr2 at the slot (at the new function when
+ *                          there is none), to time those legs apart)
  *   measure ITERS REPS     measure new=.. new_min=.. old=.. ... old_chain=..
  *                          (ns per call, median and minimum of REPS runs of
  *                          ITERS calls, for each function below)
@@ -207,7 +209,10 @@ static void resolve(void)
 	memcpy(&rel, p + 1, 4);
 	slot = p + 5 + rel;
 	if (slot[0] != 0xff || slot[1] != 0x25) {
-		printf("error the entry jump does not lead to a jmp *ptr(%%rip)\n");
+		/* The patch is in reach: the entry jumps straight to the new code. */
+		cc_dyn_ptr1 = (void *)slot;
+		cc_dyn_ptr2 = (void *)slot;
+		printf("resolve entry=direct new=%p\n", cc_dyn_ptr1);
 		return;
 	}
 	memcpy(&rel, slot + 2, 4);

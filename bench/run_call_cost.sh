@@ -85,6 +85,14 @@ row()
 		"$(f3 "$chain")" "$(diff3 "$chain" "$(field new_chain "$line")")"
 }
 
+if [[ $RESOLVE == *entry=direct* ]]; then
+	PATH_DESC="entry \`jmp rel32\` → new function in the patch (direct: the patch is mapped within reach)"
+	SLOT_ROW=
+else
+	PATH_DESC="entry \`jmp rel32\` → slot \`jmp *new_ptr\` → new function in the patch"
+	SLOT_ROW=$(row "stand-in: \`jmp *mem\` → ulp's slot → new function in the patch" dyn2)$'\n'
+fi
+
 report <<TABLE
 ns per call; in parentheses the extra over a direct call of the same code
 (first row) in the same measurement.
@@ -92,15 +100,14 @@ ns per call; in parentheses the extra over a direct call of the same code
 | path of the call | independent calls (\`sum += f(i)\`) | dependency chain (\`x = f(x)\`) |
 |---|---|---|
 $(row "direct call of the new code (\`cc_new_equiv\`)" new)
-$(row "**patched call**: \`cc_old\` → entry \`jmp rel32\` → slot \`jmp *new_ptr\` → new function in the patch" old)
+$(row "**patched call**: \`cc_old\` → $PATH_DESC" old)
 $(row "stand-in: \`jmp rel32\` → new code" jmp_direct)
 $(row "stand-in: \`jmp *mem\` → new code" jmp_indirect)
 $(row "stand-in: \`jmp rel32\` → \`jmp *mem\` → new code (ulp's shape, all in the executable)" jmp_both)
 $(row "stand-in: \`jmp *mem\` → copy of the new code, page near the executable" copy_near)
 $(row "stand-in: \`jmp *mem\` → copy of the new code, page far from it (mmap default)" copy_far)
 $(row "stand-in: \`jmp *mem\` → new function in the patch" dyn1)
-$(row "stand-in: \`jmp *mem\` → ulp's slot → new function in the patch" dyn2)
-$(row "before patching: \`cc_old\` (old code, plain call)" old "$BEFORE")
+$SLOT_ROW$(row "before patching: \`cc_old\` (old code, plain call)" old "$BEFORE")
 
 Medians of $REPS runs of $ITERS calls each (thread CPU time), all in one
 process (pid $PID); \`$WHERE\`, \`$RESOLVE\`.
