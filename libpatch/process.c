@@ -459,6 +459,20 @@ int ulp_thread_set_regs(struct ulp_process *p, struct ulp_thread *t)
 
 static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline);
 
+/* Ask every live thread to stop, all at once; their stops are reaped later. */
+static void ulp_process_interrupt_all(struct ulp_process *p)
+{
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		struct ulp_thread *t = p->threads[i];
+
+		if (t->gone)
+			continue;
+		t->want_stop = true;
+		if (!t->stopped && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 && errno == ESRCH)
+			ulp_thread_mark_gone(t);
+	}
+}
+
 int ulp_process_stop_all(struct ulp_process *p)
 {
 	uint64_t deadline = ulp_now_us() + 5000000u;
@@ -474,15 +488,7 @@ static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline)
 {
 	/* Interrupt everyone first, then wait: stopping threads one after
 	 * another would hold the early ones while the late ones run. */
-	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *t = p->threads[i];
-
-		if (t->gone)
-			continue;
-		t->want_stop = true;
-		if (!t->stopped && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 && errno == ESRCH)
-			ulp_thread_mark_gone(t);
-	}
+	ulp_process_interrupt_all(p);
 	for (;;) {
 		bool all = true;
 		int ret;
@@ -574,15 +580,7 @@ int ulp_process_detach(struct ulp_process *p)
 	 * let each go as soon as it reports.  Threads cloned meanwhile are
 	 * reported stopped with want_stop inherited, and go the same way. */
 	p->stopping_all = true;
-	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *t = p->threads[i];
-
-		if (t->gone)
-			continue;
-		t->want_stop = true;
-		if (!t->stopped && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 && errno == ESRCH)
-			ulp_thread_mark_gone(t);
-	}
+	ulp_process_interrupt_all(p);
 	for (;;) {
 		bool left = false;
 
