@@ -355,26 +355,39 @@ int ulp_encode_jmp_rel32(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_REL32_L
 	return 0;
 }
 
-/* jmp *disp32(%rip) at slot offset `at`, reading the pointer at slot offset `ptr`. */
-static void put_jmp_ind(uint8_t *slot, size_t at, size_t ptr)
+/* jmp *disp32(%rip) into insn[0..6), an instruction at slot offset `at` reading the pointer at slot offset `ptr`. */
+static void put_jmp_ind(uint8_t *insn, size_t at, size_t ptr)
 {
 	int32_t rel = (int32_t)ptr - (int32_t)(at + 6);
 
-	slot[at] = 0xff;
-	slot[at + 1] = 0x25;
-	memcpy(slot + at + 2, &rel, sizeof(rel));
+	insn[0] = 0xff;
+	insn[1] = 0x25;
+	memcpy(insn + 2, &rel, sizeof(rel));
 }
 
-int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_offset,
-		   uint64_t new_func, uint64_t prev_func, const struct ulp_prologue *p)
+void ulp_dispatch_build(uint8_t out[ULP_SLOT_DISPATCH_LEN], size_t at, int32_t tls_offset,
+			uint8_t gen)
 {
 	/*
-	 * cmpb $ULP_THREAD_PATCHED, %fs:tls_offset -- an absolute fs-relative
-	 * address (SIB with no base, no index), so it works from any slot.
+	 * cmpb $gen, %fs:tls_offset -- an absolute fs-relative address (SIB
+	 * with no base, no index), so it works from any slot.
 	 */
 	static const uint8_t cmp_fs[4] = { 0x64, 0x80, 0x3c, 0x25 };
-	size_t at = ULP_SLOT_DISPATCH_OFF;
+	bool unpatch = at == ULP_SLOT_UNPATCH_OFF;
 
+	memcpy(out, cmp_fs, sizeof(cmp_fs));
+	memcpy(out + 4, &tls_offset, sizeof(tls_offset));
+	out[8] = gen;
+	/* jne over the 6-byte jump taken by switched threads */
+	out[9] = 0x75;
+	out[10] = 0x06;
+	put_jmp_ind(out + 11, at + 11, unpatch ? ULP_SLOT_PREV_PTR_OFF : ULP_SLOT_NEW_PTR_OFF);
+	put_jmp_ind(out + 17, at + 17, unpatch ? ULP_SLOT_NEW_PTR_OFF : ULP_SLOT_PREV_PTR_OFF);
+}
+
+int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_offset, uint8_t gen,
+		   uint64_t new_func, uint64_t prev_func, const struct ulp_prologue *p)
+{
 	if (!out || !p)
 		return ulp_errorf(-EINVAL, "ulp_slot_build: no output or no prologue");
 	/* The trampoline's relative operands were computed for tramp_addr. */
@@ -383,30 +396,24 @@ int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_o
 				  "trampoline of function at 0x%" PRIx64 " was built for 0x%" PRIx64
 				  ", not for the slot at 0x%" PRIx64,
 				  p->func_addr, p->tramp_addr, slot_addr);
-	if (p->tramp_len > ULP_TRAMPOLINE_MAX || p->tramp_len > ULP_SLOT_SIZE - ULP_SLOT_TRAMP_OFF)
+	if (p->tramp_len > ULP_TRAMPOLINE_MAX ||
+	    p->tramp_len > ULP_SLOT_UNPATCH_OFF - ULP_SLOT_TRAMP_OFF)
 		return ulp_errorf(-EINVAL,
 				  "trampoline of function at 0x%" PRIx64
 				  " (%zu bytes) does not fit a slot",
 				  p->func_addr, p->tramp_len);
 
 	memset(out, 0xcc, ULP_SLOT_SIZE);
-
-	memcpy(out + at, cmp_fs, sizeof(cmp_fs));
-	memcpy(out + at + 4, &tls_offset, sizeof(tls_offset));
-	out[at + 8] = ULP_THREAD_PATCHED;
-	at += 9;
-	/* jne over the 6-byte jump to new_ptr */
-	out[at] = 0x75;
-	out[at + 1] = 0x06;
-	at += 2;
-	put_jmp_ind(out, at, ULP_SLOT_NEW_PTR_OFF);
-	at += 6;
-	put_jmp_ind(out, at, ULP_SLOT_PREV_PTR_OFF);
-
-	put_jmp_ind(out, ULP_SLOT_STEADY_OFF, ULP_SLOT_NEW_PTR_OFF);
-
+	ulp_dispatch_build(out + ULP_SLOT_DISPATCH_OFF, ULP_SLOT_DISPATCH_OFF, tls_offset, gen);
+	ulp_dispatch_build(out + ULP_SLOT_UNPATCH_OFF, ULP_SLOT_UNPATCH_OFF, tls_offset, gen);
+	put_jmp_ind(out + ULP_SLOT_STEADY_OFF, ULP_SLOT_STEADY_OFF, ULP_SLOT_NEW_PTR_OFF);
 	memcpy(out + ULP_SLOT_NEW_PTR_OFF, &new_func, sizeof(new_func));
 	memcpy(out + ULP_SLOT_PREV_PTR_OFF, &prev_func, sizeof(prev_func));
 	memcpy(out + ULP_SLOT_TRAMP_OFF, p->tramp, p->tramp_len);
 	return 0;
 }
+
+_Static_assert(ULP_SLOT_TRAMP_OFF + ULP_TRAMPOLINE_MAX <= ULP_SLOT_UNPATCH_OFF,
+	       "the trampoline overlaps the unpatching dispatch");
+_Static_assert(ULP_SLOT_UNPATCH_OFF + ULP_SLOT_DISPATCH_LEN <= ULP_SLOT_SIZE,
+	       "the unpatching dispatch does not fit the slot");

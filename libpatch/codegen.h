@@ -23,7 +23,7 @@
 /*
  * Slot layout (ULP_SLOT_SIZE bytes, 16-byte aligned, one per patched function):
  *
- *   +0   transition dispatch:  cmpb $1, %fs:tls_offset   ; this thread patched?
+ *   +0   patching dispatch:    cmpb $gen, %fs:tls_offset ; switched to this transition?
  *                              jne  1f
  *                              jmp  *new_ptr(%rip)
  *                           1: jmp  *prev_ptr(%rip)
@@ -33,7 +33,14 @@
  *   +64  trampoline:           relocated displaced instructions
  *                              jmp *back_ptr(%rip)   ; back to func's first undisplaced byte
  *                              back_ptr (.quad)
+ *   +224 unpatching dispatch:  the same test, the two jumps swapped
  *   padding with int3 up to ULP_SLOT_SIZE
+ *
+ * A thread's state byte holds the generation of the last transition it
+ * switched to; a transition's generation is one more than the last.  When a
+ * transition completes every thread holds its generation, so the next
+ * transition needs no per-thread reset (which would need every thread
+ * stopped at once): its dispatch simply tests for the next number.
  */
 #define ULP_SLOT_SIZE 256
 #define ULP_SLOT_DISPATCH_OFF 0
@@ -41,11 +48,11 @@
 #define ULP_SLOT_NEW_PTR_OFF 48
 #define ULP_SLOT_PREV_PTR_OFF 56
 #define ULP_SLOT_TRAMP_OFF 64
+#define ULP_SLOT_UNPATCH_OFF 224
+#define ULP_SLOT_DISPATCH_LEN 23
 
-/* The value of the per-thread state byte that selects new_ptr in the dispatch. */
-#define ULP_THREAD_PATCHED 1
-#define ULP_THREAD_UNPATCHED 0
-#define ULP_THREAD_IDLE 0xff
+/* The state byte of a thread that never took part in a transition. */
+#define ULP_THREAD_GEN_INITIAL 0xff
 
 struct ulp_prologue {
 	uint64_t func_addr; /* the function's entry */
@@ -84,11 +91,20 @@ int ulp_prologue_map_rip(const struct ulp_prologue *p, uint64_t rip, uint64_t *n
 int ulp_encode_jmp_rel32(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_REL32_LEN]);
 
 /*
- * Fill a whole slot for slot_addr: dispatch with tls_offset (offset of the
- * state byte from %fs base, usually negative), the new/prev pointers, and the
- * trampoline from p (p->tramp_addr must equal slot_addr + ULP_SLOT_TRAMP_OFF).
+ * Fill a whole slot for slot_addr: both dispatches testing for generation
+ * gen at tls_offset (offset of the state byte from %fs base, usually
+ * negative), the new/prev pointers, and the trampoline from p
+ * (p->tramp_addr must equal slot_addr + ULP_SLOT_TRAMP_OFF).
  */
-int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_offset,
+int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_offset, uint8_t gen,
 		   uint64_t new_func, uint64_t prev_func, const struct ulp_prologue *p);
+
+/*
+ * The dispatch at slot offset `at` (ULP_SLOT_DISPATCH_OFF or
+ * ULP_SLOT_UNPATCH_OFF): threads whose state byte equals gen run new_ptr
+ * (patching) or prev_ptr (unpatching), the others the opposite.
+ */
+void ulp_dispatch_build(uint8_t out[ULP_SLOT_DISPATCH_LEN], size_t at, int32_t tls_offset,
+			uint8_t gen);
 
 #endif

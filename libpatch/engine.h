@@ -42,6 +42,7 @@ struct ulp_applied_patch {
 	uint64_t bias; /* load bias of the patch in the target */
 	bool enabled;
 	bool in_transition;
+	unsigned char gen; /* generation of its last transition (codegen.h) */
 	struct ulp_applied_object *objs;
 	size_t nr_objs;
 };
@@ -55,6 +56,8 @@ struct ulp_target {
 	int32_t tls_offset;
 	uint64_t tls_init;
 	pid_t worker_tid;
+	bool no_sync_core; /* its kernel cannot serialise CPUs: code changes stop all */
+	bool stop_all_logged; /* the event log says code changes stop all */
 	struct ulp_applied_patch **patches; /* in apply order: stack order */
 	size_t nr_patches;
 	/* event log: lines, oldest first */

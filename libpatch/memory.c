@@ -21,6 +21,9 @@ int ulp_mem_read(struct ulp_process *p, uint64_t addr, void *buf, size_t len)
 	n = pread(p->mem_fd, buf, len, (off_t)addr);
 	if (n == (ssize_t)len)
 		return 0;
+	/* /proc/PID/mem reads nothing at all once the process has let go of its memory */
+	if (n == 0)
+		return ulp_errorf(-ESRCH, "process %d exited", p->pid);
 	return ulp_errorf(n < 0 ? -errno : -EFAULT,
 			  "cannot read %zu bytes at 0x%llx in process %d: %s", len,
 			  (unsigned long long)addr, p->pid, n < 0 ? strerror(errno) : "short read");
@@ -32,6 +35,8 @@ int ulp_mem_write(struct ulp_process *p, uint64_t addr, const void *buf, size_t 
 
 	if (n == (ssize_t)len)
 		return 0;
+	if (n == 0)
+		return ulp_errorf(-ESRCH, "process %d exited", p->pid);
 	return ulp_errorf(
 		n < 0 ? -errno : -EFAULT, "cannot write %zu bytes at 0x%llx in process %d: %s", len,
 		(unsigned long long)addr, p->pid, n < 0 ? strerror(errno) : "short write");

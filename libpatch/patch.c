@@ -18,6 +18,7 @@
 #include "inject.h"
 #include "memory.h"
 #include "placement.h"
+#include "poke.h"
 #include "process.h"
 #include "procfs.h"
 #include "rt_abi.h"
@@ -28,7 +29,8 @@
 
 #define ULP_DEFAULT_TIMEOUT_MS 60000
 #define ULP_CODE_READ_MAX 65536
-#define ULP_FINISH_TRIES 1000
+/* How long threads found inside a slot after a revert may take to leave it. */
+#define ULP_SLOT_LEAVE_MS 5000
 /* The kernel keeps mmap_base at least 128 MiB (plus the stack's rlimit) under the stack. */
 #define ULP_STACK_ROOM_MIN (128ull << 20)
 #define ULP_STACK_GUARD (16ull << 20)
@@ -315,7 +317,7 @@ static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
 
 			fs->direct = ulp_encode_jmp_rel32(fs->prologue.patch_addr, fs->new_addr,
 							  jmp) == 0;
-			ret = ulp_slot_build(slot, fs->slot, t->tls_offset, fs->new_addr,
+			ret = ulp_slot_build(slot, fs->slot, t->tls_offset, ap->gen, fs->new_addr,
 					     fs->prologue.tramp_addr, &fs->prologue);
 		}
 		if (ret == 0)
@@ -331,73 +333,84 @@ static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
 	return 0;
 }
 
-/* While stopped: move threads out of the bytes about to be overwritten. */
-static int ulp_move_threads_out(struct ulp_process *p, const struct ulp_prologue *pr)
+/* Where an entry jump leads, or the original bytes. */
+enum ulp_entry_to {
+	ULP_ENTRY_PATCHING, /* the slot's patching dispatch */
+	ULP_ENTRY_UNPATCHING, /* the slot's unpatching dispatch */
+	ULP_ENTRY_STEADY, /* the new function (directly if in reach) */
+	ULP_ENTRY_ORIGINAL, /* the function's own bytes */
+};
+
+static int ulp_entry_pokes(struct ulp_applied_patch *ap, enum ulp_entry_to to,
+			   struct ulp_poke **out, size_t *nr)
 {
-	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *th = p->threads[i];
-		uint64_t rip;
+	struct ulp_poke *pk;
+	size_t n = 0;
+
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		(void)fs;
+		n++;
+	}
+	pk = calloc(n ? n : 1, sizeof(*pk));
+	if (!pk)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	n = 0;
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		struct ulp_poke *k = &pk[n++];
+		uint64_t dest = 0;
+
+		k->addr = fs->prologue.patch_addr;
+		k->len = ULP_JMP_REL32_LEN;
+		switch (to) {
+		case ULP_ENTRY_PATCHING:
+			dest = fs->slot + ULP_SLOT_DISPATCH_OFF;
+			break;
+		case ULP_ENTRY_UNPATCHING:
+			dest = fs->slot + ULP_SLOT_UNPATCH_OFF;
+			break;
+		case ULP_ENTRY_STEADY:
+			/* Within reach, a patched call costs one direct jump. */
+			dest = fs->direct ? fs->new_addr : fs->slot + ULP_SLOT_STEADY_OFF;
+			break;
+		case ULP_ENTRY_ORIGINAL:
+			/* the trampoline runs the original first instructions */
+			memcpy(k->bytes, fs->prologue.orig, k->len);
+			k->emulate_to = fs->prologue.tramp_addr;
+			continue;
+		}
+		k->emulate_to = dest;
+		if (ulp_encode_jmp_rel32(k->addr, dest, k->bytes) < 0) {
+			free(pk);
+			return ulp_errorf(-ERANGE, "0x%llx out of reach of 0x%llx",
+					  (unsigned long long)dest, (unsigned long long)k->addr);
+		}
+	}
+	*out = pk;
+	*nr = n;
+	return 0;
+}
+
+/* Visit: a thread inside the bytes about to be overwritten goes on in the trampoline. */
+static int ulp_move_out_of_displaced(struct ulp_process *p, struct ulp_thread *th, void *arg)
+{
+	struct ulp_applied_patch *ap = arg;
+
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		const struct ulp_prologue *pr = &fs->prologue;
+		uint64_t rip = th->regs.rip, new_rip;
 		int ret;
 
-		if (th->gone || !th->regs_valid)
-			continue;
-		rip = th->regs.rip;
 		if (rip <= pr->patch_addr || rip >= pr->patch_addr + pr->displaced_len)
 			continue;
-		uint64_t new_rip;
-
 		ret = ulp_prologue_map_rip(pr, rip, &new_rip);
-		th->regs.rip = new_rip;
 		if (ret < 0)
 			return ulp_errorf(ret, "thread %d stopped inside an instruction at 0x%llx",
 					  th->tid, (unsigned long long)rip);
-		ret = ulp_thread_set_regs(p, th);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
-static int ulp_write_entry_jump(struct ulp_process *p, const struct ulp_applied_func *fs,
-				uint64_t to)
-{
-	uint8_t jmp[ULP_JMP_REL32_LEN];
-	int ret = ulp_encode_jmp_rel32(fs->prologue.patch_addr, to, jmp);
-
-	if (ret < 0)
-		return ulp_errorf(ret, "slot 0x%llx out of reach of 0x%llx", (unsigned long long)to,
-				  (unsigned long long)fs->prologue.patch_addr);
-	return ulp_mem_write(p, fs->prologue.patch_addr, jmp, sizeof(jmp));
-}
-
-static int ulp_entries_to_dispatch(struct ulp_transition *tr, void *arg)
-{
-	struct ulp_applied_patch *ap = arg;
-	int ret;
-
-	ULP_FOR_EACH_FUNC(ap, fs)
-	{
-		ret = ulp_move_threads_out(tr->proc, &fs->prologue);
-		if (ret == 0)
-			ret = ulp_write_entry_jump(tr->proc, fs, fs->slot + ULP_SLOT_DISPATCH_OFF);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
-static int ulp_entries_to_steady(struct ulp_transition *tr, void *arg)
-{
-	struct ulp_applied_patch *ap = arg;
-	int ret;
-
-	ULP_FOR_EACH_FUNC(ap, fs)
-	{
-		/* Within reach, a patched call costs one direct jump. */
-		ret = ulp_write_entry_jump(
-			tr->proc, fs, fs->direct ? fs->new_addr : fs->slot + ULP_SLOT_STEADY_OFF);
-		if (ret < 0)
-			return ret;
+		th->regs.rip = new_rip;
+		return ulp_thread_set_regs(p, th);
 	}
 	return 0;
 }
@@ -414,7 +427,9 @@ static int ulp_slot_rip_to_original(const struct ulp_applied_func *fs, uint64_t 
 	const struct ulp_prologue *pr = &fs->prologue;
 	size_t back_off;
 
-	if (rip >= fs->slot && rip < pr->tramp_addr) {
+	if ((rip >= fs->slot && rip < pr->tramp_addr) ||
+	    (rip >= fs->slot + ULP_SLOT_UNPATCH_OFF &&
+	     rip < fs->slot + ULP_SLOT_UNPATCH_OFF + ULP_SLOT_DISPATCH_LEN)) {
 		*out = pr->patch_addr;
 		return 0;
 	}
@@ -434,45 +449,117 @@ static int ulp_slot_rip_to_original(const struct ulp_applied_func *fs, uint64_t 
 	return -EAGAIN;
 }
 
-static int ulp_move_threads_out_of_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
+/* Visit: a thread inside a slot goes on at its twin in the original function. */
+static int ulp_move_out_of_slot(struct ulp_process *p, struct ulp_thread *th, void *arg)
 {
-	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *th = p->threads[i];
+	struct ulp_applied_patch *ap = arg;
 
-		if (th->gone || !th->regs_valid)
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		uint64_t to;
+		int ret;
+
+		if (th->regs.rip < fs->slot || th->regs.rip >= fs->slot + ULP_SLOT_SIZE)
 			continue;
-		ULP_FOR_EACH_FUNC(ap, fs)
-		{
-			uint64_t to;
-			int ret;
-
-			if (th->regs.rip < fs->slot || th->regs.rip >= fs->slot + ULP_SLOT_SIZE)
-				continue;
-			ret = ulp_slot_rip_to_original(fs, th->regs.rip, &to);
-			if (ret < 0)
-				return ret;
-			th->regs.rip = to;
-			ret = ulp_thread_set_regs(p, th);
-			if (ret < 0)
-				return ret;
-		}
+		ret = ulp_slot_rip_to_original(fs, th->regs.rip, &to);
+		if (ret < 0)
+			return ret;
+		th->regs.rip = to;
+		return ulp_thread_set_regs(p, th);
 	}
 	return 0;
 }
 
-/* Put the original bytes back; threads inside a slot go to their twin. */
-static int ulp_entries_restore(struct ulp_transition *tr, void *arg)
+/*
+ * Code ranges a visit looks for threads in: the displaced bytes after each
+ * entry's first byte, or the whole slots.
+ */
+static int ulp_entry_ranges(struct ulp_applied_patch *ap, bool slots, struct ulp_addr_range **out,
+			    size_t *nr)
 {
-	struct ulp_applied_patch *ap = arg;
-	int ret;
+	struct ulp_addr_range *r;
+	size_t n = 0;
 
-	ret = ulp_move_threads_out_of_slots(tr->proc, ap);
-	if (ret < 0)
-		return ret;
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
-		ret = ulp_mem_write(tr->proc, fs->prologue.patch_addr, fs->prologue.orig,
-				    fs->prologue.displaced_len);
+		(void)fs;
+		n++;
+	}
+	r = calloc(n ? n : 1, sizeof(*r));
+	if (!r)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	n = 0;
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		if (slots)
+			r[n++] = (struct ulp_addr_range){ fs->slot, fs->slot + ULP_SLOT_SIZE };
+		else
+			r[n++] = (struct ulp_addr_range){ fs->prologue.patch_addr + 1,
+							  fs->prologue.patch_addr +
+								  fs->prologue.displaced_len };
+	}
+	*out = r;
+	*nr = n;
+	return 0;
+}
+
+/*
+ * Point every entry of the patch elsewhere while threads run (poke.h).
+ * Going to the patching dispatch moves threads out of the displaced bytes
+ * first; if that fails, nothing changed.
+ */
+static int ulp_entries_poke(struct ulp_target *t, struct ulp_process *p,
+			    struct ulp_applied_patch *ap, enum ulp_entry_to to)
+{
+	struct ulp_visit v = { .fn = ulp_move_out_of_displaced, .arg = ap };
+	struct ulp_addr_range *ranges = NULL;
+	struct ulp_poke *pokes = NULL;
+	size_t n = 0;
+	int ret;
+
+	ret = ulp_entry_pokes(ap, to, &pokes, &n);
+	if (ret < 0)
+		return ret;
+	if (to == ULP_ENTRY_PATCHING) {
+		ret = ulp_entry_ranges(ap, false, &ranges, &v.nr_ranges);
+		v.ranges = ranges;
+	}
+	if (ret == 0)
+		ret = ulp_text_poke(t, p, pokes, n, to == ULP_ENTRY_PATCHING ? &v : NULL);
+	free(ranges);
+	free(pokes);
+	return ret;
+}
+
+/*
+ * Once the original bytes are back, no thread enters a slot; wait for those
+ * inside to leave (moving them to the original code where they can be).
+ */
+static int ulp_threads_leave_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
+{
+	struct ulp_visit v = { .fn = ulp_move_out_of_slot, .arg = ap };
+	struct ulp_addr_range *ranges;
+	int ret = ulp_entry_ranges(ap, true, &ranges, &v.nr_ranges);
+
+	if (ret < 0)
+		return ret;
+	v.ranges = ranges;
+	ret = ulp_visit_all(p, &v, ULP_SLOT_LEAVE_MS);
+	free(ranges);
+	return ret;
+}
+
+/* Write the unpatching dispatch of every slot for generation gen; no thread runs it yet. */
+static int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
+				      struct ulp_applied_patch *ap, unsigned char gen)
+{
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		uint8_t d[ULP_SLOT_DISPATCH_LEN];
+		int ret;
+
+		ulp_dispatch_build(d, ULP_SLOT_UNPATCH_OFF, t->tls_offset, gen);
+		ret = ulp_mem_write(p, fs->slot + ULP_SLOT_UNPATCH_OFF, d, sizeof(d));
 		if (ret < 0)
 			return ret;
 	}
@@ -513,17 +600,21 @@ static int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct u
 	return 0;
 }
 
-static int ulp_finish_with_retry(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg)
+/*
+ * Start a transition to gen: threads created from now on start switched,
+ * then the entries go to a dispatch.  On failure the generation is given
+ * back and nothing changed.
+ */
+static int ulp_transition_begin(struct ulp_transition *tr, struct ulp_applied_patch *ap,
+				enum ulp_entry_to to)
 {
-	int ret = -EAGAIN;
+	unsigned char prev = (unsigned char)(tr->to_state - 1);
+	int ret = ulp_transition_start(tr);
 
-	for (int i = 0; i < ULP_FINISH_TRIES && ret == -EAGAIN; i++) {
-		ret = ulp_transition_finish(tr, fn, arg);
-		if (ret == -EAGAIN)
-			ulp_process_poll(tr->proc, 1);
-	}
-	if (ret == -EAGAIN)
-		ret = ulp_errorf(-EBUSY, "a thread stays inside patch slots");
+	if (ret == 0)
+		ret = ulp_entries_poke(tr->target, tr->proc, ap, to);
+	if (ret < 0)
+		ulp_mem_write(tr->proc, tr->target->tls_init, &prev, 1);
 	return ret;
 }
 
@@ -532,9 +623,7 @@ static int ulp_transition_unpatch(struct ulp_target *t, struct ulp_process *p,
 				  struct ulp_unwinder *unw, struct ulp_applied_patch *ap,
 				  bool started, struct ulp_transition_stats *stats)
 {
-	struct ulp_transition tr = {
-		.target = t, .proc = p, .unw = unw, .to_state = ULP_THREAD_UNPATCHED, .stats = stats
-	};
+	struct ulp_transition tr = { .target = t, .proc = p, .unw = unw, .stats = stats };
 	struct ulp_addr_range *busy;
 	int ret;
 
@@ -543,12 +632,21 @@ static int ulp_transition_unpatch(struct ulp_target *t, struct ulp_process *p,
 		return ret;
 	tr.busy = busy;
 	if (!started) {
-		ret = ulp_transition_start(&tr, ulp_entries_to_dispatch, ap);
+		ret = ulp_transition_next_gen(t, p, &tr.to_state);
+		if (ret == 0)
+			ret = ulp_unpatch_dispatch_write(t, p, ap, tr.to_state);
+		if (ret == 0)
+			ret = ulp_transition_begin(&tr, ap, ULP_ENTRY_UNPATCHING);
 		if (ret < 0)
 			goto out;
+		ap->gen = tr.to_state;
 	} else {
-		/* Reversal: threads already on the old side stay there. */
-		ret = ulp_mem_write(p, t->tls_init, &tr.to_state, 1);
+		/*
+		 * Reversal: the patching dispatch stays; threads that never
+		 * switched hold the previous generation and stay on the old side.
+		 */
+		tr.to_state = (unsigned char)(ap->gen - 1);
+		ret = ulp_transition_start(&tr);
 		if (ret < 0)
 			goto out;
 	}
@@ -558,13 +656,19 @@ static int ulp_transition_unpatch(struct ulp_target *t, struct ulp_process *p,
 	if (ret < 0)
 		goto out;
 	ulp_target_log(t, "ulp: '%s': completing unpatching transition", ap->info->name);
-	ret = ulp_finish_with_retry(&tr, ulp_entries_restore, ap);
+	ret = ulp_entries_poke(t, p, ap, ULP_ENTRY_ORIGINAL);
 	if (ret < 0)
 		goto out;
 	ap->in_transition = false;
 	ap->enabled = false;
-	ulp_release_slots(t, p, ap);
-	ulp_unload_from_target(t, p, ap);
+	if (ulp_threads_leave_slots(p, ap) == 0) {
+		ulp_release_slots(t, p, ap);
+		ulp_unload_from_target(t, p, ap);
+	} else {
+		/* Never unmap code a thread may still run: a few bytes stay. */
+		ulp_target_log(t, "ulp: '%s': a thread stays inside its slots; they stay mapped",
+			       ap->info->name);
+	}
 	ulp_target_log(t, "ulp: '%s': unpatching complete", ap->info->name);
 out:
 	free(busy);
@@ -608,7 +712,7 @@ static int ulp_exit_error(struct ulp_target *t, struct ulp_process *p, int ret)
 int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_apply_opts *opts,
 		    struct ulp_transition_stats *stats)
 {
-	struct ulp_transition tr = { .target = t, .to_state = ULP_THREAD_PATCHED, .stats = stats };
+	struct ulp_transition tr = { .target = t, .stats = stats };
 	struct ulp_addr_range *busy = NULL;
 	struct ulp_applied_patch *ap = NULL;
 	struct ulp_symbols *syms = NULL;
@@ -649,6 +753,8 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 	if (ret == 0)
 		ret = ulp_load_into_target(t, p, ap, path);
 	if (ret == 0)
+		ret = ulp_transition_next_gen(t, p, &ap->gen);
+	if (ret == 0)
 		ret = ulp_build_slots(t, p, ap);
 	if (ret == 0)
 		ret = ulp_unwinder_create(t->pid, &unw);
@@ -661,9 +767,10 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 	tr.busy = busy;
 	ulp_target_log(t, "ulp: enabling patch '%s'", info->name);
 	ulp_target_log(t, "ulp: '%s': initializing patching transition", info->name);
-	ret = ulp_transition_start(&tr, ulp_entries_to_dispatch, ap);
+	tr.to_state = ap->gen;
+	ret = ulp_transition_begin(&tr, ap, ULP_ENTRY_PATCHING);
 	if (ret < 0) {
-		/* Entry jumps are written last and all at once: none landed. */
+		/* No entry jump landed. */
 		goto undo;
 	}
 	ap->enabled = true;
@@ -688,7 +795,7 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 		goto out;
 	}
 	ulp_target_log(t, "ulp: '%s': completing patching transition", info->name);
-	ret = ulp_transition_finish(&tr, ulp_entries_to_steady, ap);
+	ret = ulp_entries_poke(t, p, ap, ULP_ENTRY_STEADY);
 	if (ret < 0)
 		goto drop;
 	ap->in_transition = false;
@@ -700,7 +807,8 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 	goto out;
 undo:
 	ret = ulp_exit_error(t, p, ret);
-	if (!p->exited) {
+	/* a thread that hit an entry while it changed may be inside a slot */
+	if (!p->exited && ulp_threads_leave_slots(p, ap) == 0) {
 		ulp_release_slots(t, p, ap);
 		ulp_unload_from_target(t, p, ap);
 	}

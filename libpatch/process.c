@@ -262,12 +262,109 @@ int ulp_thread_read_regs(struct ulp_thread *t)
 	return 0;
 }
 
+static struct ulp_trap_site *ulp_find_trap_site(const struct ulp_process *p, uint64_t addr)
+{
+	for (size_t i = 0; i < p->nr_trap_sites; i++)
+		if (p->trap_sites[i].addr == addr)
+			return &p->trap_sites[i];
+	return NULL;
+}
+
+static bool ulp_is_trap_site(const struct ulp_process *p, uint64_t addr)
+{
+	return ulp_find_trap_site(p, addr) != NULL;
+}
+
+int ulp_process_add_trap_site(struct ulp_process *p, uint64_t addr, uint64_t emulate_to)
+{
+	struct ulp_trap_site *old = ulp_find_trap_site(p, addr);
+
+	if (old) {
+		old->emulate_to = emulate_to;
+		return 0;
+	}
+	if (p->nr_trap_sites == p->cap_trap_sites) {
+		size_t cap = p->cap_trap_sites ? p->cap_trap_sites * 2 : 16;
+		struct ulp_trap_site *n = realloc(p->trap_sites, cap * sizeof(*n));
+
+		if (!n)
+			return ulp_errorf(-ENOMEM, "out of memory");
+		p->trap_sites = n;
+		p->cap_trap_sites = cap;
+	}
+	p->trap_sites[p->nr_trap_sites++] = (struct ulp_trap_site){ addr, emulate_to };
+	return 0;
+}
+
+/*
+ * A SIGTRAP stop of t: if the kernel raised it for one of our int3s, put t
+ * back on the site (the int3 "did not happen") and hold it while a change
+ * is in progress.  True if the trap was ours.
+ */
+static bool ulp_thread_took_trap(struct ulp_process *p, struct ulp_thread *t)
+{
+	const struct ulp_trap_site *site;
+	siginfo_t si;
+
+	if (!p->nr_trap_sites || ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) < 0 ||
+	    si.si_code != SI_KERNEL)
+		return false;
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0 ||
+	    !(site = ulp_find_trap_site(p, t->regs.rip - 1)))
+		return false;
+	t->regs.rip--;
+	t->fs_base = t->regs.fs_base;
+	/* Mid-change the site holds an int3: do what it will do. */
+	if (p->poking)
+		t->regs.rip = site->emulate_to;
+	if (ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) < 0)
+		return false;
+	return true;
+}
+
+/* Is SIGTRAP pending for thread tid itself? */
+static bool ulp_thread_sigtrap_pending(pid_t pid, pid_t tid)
+{
+	char path[96], line[256];
+	unsigned long long mask = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigPnd: %llx", &mask) == 1)
+			break;
+	fclose(f);
+	return mask & (1ull << (SIGTRAP - 1));
+}
+
+int ulp_thread_settle_trap(struct ulp_process *p, struct ulp_thread *t)
+{
+	int ret;
+
+	if (!p->nr_trap_sites || t->gone || !t->stopped)
+		return 0;
+	if (!t->regs_valid) {
+		ret = ulp_thread_read_regs(t);
+		if (ret < 0)
+			return ret;
+	}
+	if (!ulp_is_trap_site(p, t->regs.rip - 1) || !ulp_thread_sigtrap_pending(p->pid, t->tid))
+		return 0;
+	/* want_stop stays: it stops again as the SIGTRAP is dequeued */
+	ret = ulp_thread_cont(p, t, 0);
+	return ret < 0 ? ret : 1;
+}
+
 /*
  * Route one wait status.  A thread we want stopped stays stopped (a signal
  * it received is kept to deliver on resume); any other stop is resumed at
- * once so the target's own signals reach it.
+ * once so the target's own signals reach it.  True if a thread is now held
+ * stopped for us.
  */
-static void ulp_process_handle_status(struct ulp_process *p, pid_t tid, int status)
+static bool ulp_process_handle_status(struct ulp_process *p, pid_t tid, int status)
 {
 	struct ulp_thread *t = ulp_process_find_thread(p, tid);
 	int event = status >> 16;
@@ -281,21 +378,21 @@ static void ulp_process_handle_status(struct ulp_process *p, pid_t tid, int stat
 		if (access(path, F_OK) != 0) {
 			if (WIFSTOPPED(status))
 				ptrace(PTRACE_DETACH, tid, 0, 0);
-			return;
+			return false;
 		}
 		t = ulp_process_add_thread(p, tid);
 		if (!t)
-			return;
+			return false;
 		t->want_stop = p->stopping_all;
 	}
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
 		ulp_thread_mark_gone(t);
 		if (tid == p->pid)
 			p->exited = true;
-		return;
+		return false;
 	}
 	if (!WIFSTOPPED(status))
-		return;
+		return false;
 	if (event == PTRACE_EVENT_CLONE) {
 		unsigned long child;
 
@@ -310,8 +407,10 @@ static void ulp_process_handle_status(struct ulp_process *p, pid_t tid, int stat
 	} else if (event == PTRACE_EVENT_EXEC) {
 		p->execed = true;
 	} else if (event == 0) {
-		/* signal-delivery-stop: the signal belongs to the target */
-		t->pending_sig = WSTOPSIG(status);
+		/* signal-delivery-stop: the signal belongs to the target, unless
+		 * it is the trap of one of our int3s */
+		if (WSTOPSIG(status) != SIGTRAP || !ulp_thread_took_trap(p, t))
+			t->pending_sig = WSTOPSIG(status);
 	}
 	t->stopped = true;
 	t->regs_valid = false;
@@ -320,18 +419,31 @@ static void ulp_process_handle_status(struct ulp_process *p, pid_t tid, int stat
 
 		t->pending_sig = 0;
 		ulp_thread_cont(p, t, sig);
-	} else {
-		t->stopped_at = ulp_now_us();
+		return false;
 	}
+	t->stopped_at = ulp_now_us();
+	return true;
 }
 
+/*
+ * Handle pending events, until which reports or a thread stops for the
+ * caller.  Threads sent on from an int3 may trap again at once, so one call
+ * handles at most a round of events per thread, and looks for which first:
+ * neither the caller's loop nor the thread it waits for can be crowded out.
+ */
 static int ulp_process_reap(struct ulp_process *p, pid_t which, int *status_out)
 {
+	size_t cap = 2 * p->nr_threads + 16;
 	int handled = 0;
 
-	for (;;) {
+	for (size_t round = 0; round < cap; round++) {
 		int status;
-		pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
+		pid_t tid = -1;
+
+		if (round == 0 && which > 0 && status_out)
+			tid = waitpid(which, &status, __WALL | WNOHANG);
+		if (tid <= 0)
+			tid = waitpid(-1, &status, __WALL | WNOHANG);
 
 		if (tid == 0)
 			break;
@@ -347,9 +459,22 @@ static int ulp_process_reap(struct ulp_process *p, pid_t which, int *status_out)
 			*status_out = status;
 			return handled | 0x40000000;
 		}
-		ulp_process_handle_status(p, tid, status);
+		/* a thread now stopped for the caller is acted on at once */
+		if (ulp_process_handle_status(p, tid, status))
+			break;
 	}
 	return handled;
+}
+
+void ulp_thread_reap(struct ulp_process *p, struct ulp_thread *t)
+{
+	int status;
+	pid_t tid = t->tid;
+
+	if (t->gone || t->stopped)
+		return;
+	if (waitpid(tid, &status, __WALL | WNOHANG) == tid)
+		ulp_process_handle_status(p, tid, status);
 }
 
 /* Sleep until a tracee reports (SIGCHLD) or deadline_us passes. */
@@ -431,6 +556,7 @@ int ulp_thread_stop(struct ulp_process *p, struct ulp_thread *t)
 		if (ret < 0)
 			return ret;
 		t = ulp_process_find_thread(p, tid);
+		ulp_thread_reap(p, t);
 		if (t->gone)
 			return -ESRCH;
 	}
@@ -496,6 +622,8 @@ static int ulp_process_stop_all_locked(struct ulp_process *p, uint64_t deadline)
 		for (size_t i = 0; i < p->nr_threads; i++) {
 			struct ulp_thread *t = p->threads[i];
 
+			ulp_thread_reap(p, t);
+			t = p->threads[i];
 			if (t->gone || t->stopped)
 				continue;
 			/* New threads reported by clone events inherit want_stop
@@ -571,30 +699,63 @@ static void ulp_thread_detach(struct ulp_process *p, struct ulp_thread *t)
 	t->gone = true;
 }
 
+/*
+ * Threads asked to stop for their detach at once.  Interrupting everyone
+ * would make the last to be let go wait for all the others' detaches; a
+ * thread slow to acknowledge (waiting for a CPU) leaves the window so a
+ * crowd of busy threads is still waited for in parallel.
+ */
+#define ULP_DETACH_WINDOW 4
+#define ULP_DETACH_SLOW_US 2000u
+
 int ulp_process_detach(struct ulp_process *p)
 {
 	uint64_t deadline = ulp_now_us() + 5000000u;
+	size_t next = 0;
 	int ret = 0;
 
-	/* PTRACE_DETACH needs a stopped tracee: interrupt everyone at once and
+	/* PTRACE_DETACH needs a stopped tracee: interrupt a few at a time and
 	 * let each go as soon as it reports.  Threads cloned meanwhile are
-	 * reported stopped with want_stop inherited, and go the same way. */
-	p->stopping_all = true;
-	ulp_process_interrupt_all(p);
+	 * appended to the list and reach the window in turn. */
 	for (;;) {
+		uint64_t now = ulp_now_us();
+		unsigned in_window = 0;
 		bool left = false;
 
-		for (size_t i = 0; i < p->nr_threads; i++) {
+		for (size_t i = 0; i < next; i++) {
 			struct ulp_thread *t = p->threads[i];
+
+			ulp_thread_reap(p, t);
+			t = p->threads[i];
+			if (t->gone)
+				continue;
+			if (t->stopped && ulp_thread_settle_trap(p, t) <= 0) {
+				ulp_thread_detach(p, t);
+				continue;
+			}
+			left = true;
+			if (now - t->asked_at < ULP_DETACH_SLOW_US)
+				in_window++;
+		}
+		for (; next < p->nr_threads && in_window < ULP_DETACH_WINDOW; next++) {
+			struct ulp_thread *t = p->threads[next];
 
 			if (t->gone)
 				continue;
-			if (t->stopped)
+			t->want_stop = true;
+			t->asked_at = now;
+			left = true;
+			if (t->stopped) {
 				ulp_thread_detach(p, t);
-			else
-				left = true;
+				continue;
+			}
+			if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 && errno == ESRCH) {
+				ulp_thread_mark_gone(t);
+				continue;
+			}
+			in_window++;
 		}
-		if (!left || p->exited)
+		if ((!left && next == p->nr_threads) || p->exited)
 			break;
 		if (ulp_now_us() > deadline) {
 			ret = ulp_errorf(-ETIMEDOUT,
@@ -605,7 +766,6 @@ int ulp_process_detach(struct ulp_process *p)
 		if (ulp_process_poll(p, 1) < 0)
 			break;
 	}
-	p->stopping_all = false;
 	/* Threads cloned while we detached are traced by us from birth: wait
 	 * for their first stop and let them go too. */
 	for (uint64_t end = ulp_now_us() + 1000000u; ulp_now_us() < end;) {
@@ -635,5 +795,6 @@ void ulp_process_free(struct ulp_process *p)
 	for (size_t i = 0; i < p->nr_threads; i++)
 		free(p->threads[i]);
 	free(p->threads);
+	free(p->trap_sites);
 	free(p);
 }

@@ -23,7 +23,13 @@ struct ulp_thread {
 	int pending_sig; /* signal to deliver when resumed (0: none) */
 	uint64_t fs_base; /* TLS base, 0 until registers were read once */
 	uint64_t stopped_at; /* ulp_now_us() when its current stop was reaped */
+	uint64_t asked_at; /* when it was interrupted to be let go */
 	struct user_regs_struct regs;
+};
+
+struct ulp_trap_site {
+	uint64_t addr;
+	uint64_t emulate_to; /* where the instruction being written there leads */
 };
 
 struct ulp_process {
@@ -35,6 +41,10 @@ struct ulp_process {
 	sigset_t saved_mask; /* the caller's mask; SIGCHLD is blocked while attached */
 	pid_t own_tid; /* ulp's worker thread: its stops are not the application's */
 	uint64_t longest_stop_us; /* longest time any other thread was held stopped */
+	/* where ulp wrote an int3 this session: a SIGTRAP there is ulp's, not the target's */
+	struct ulp_trap_site *trap_sites;
+	size_t nr_trap_sites, cap_trap_sites;
+	bool poking; /* int3s in place now */
 	struct ulp_thread **threads; /* stable pointers: the array grows as threads appear */
 	size_t nr_threads, cap_threads;
 };
@@ -67,6 +77,13 @@ int ulp_thread_set_regs(struct ulp_process *p, struct ulp_thread *t);
 int ulp_process_poll(struct ulp_process *p, int timeout_ms);
 
 /*
+ * Handle t's pending event, if any.  Loops that wait for particular
+ * threads call it for each: waitpid(-1) can keep returning the events of
+ * threads running into int3s and never reach theirs.
+ */
+void ulp_thread_reap(struct ulp_process *p, struct ulp_thread *t);
+
+/*
  * Wait until t reports a stop, without acting on it: the status is returned
  * for callers (remote calls) that own the thread.  Stops of other threads are
  * handled as ulp_process_poll does.  -ETIMEDOUT, -ESRCH if it exited.
@@ -75,11 +92,27 @@ int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int tim
 			    int *status);
 
 /*
- * Detach from every thread; they continue exactly where they were.  Each
- * thread is let go as soon as it stops, without waiting for the others.
+ * Detach from every thread; they continue exactly where they were.  A few
+ * are interrupted at a time, each let go as soon as it stops.
  */
 int ulp_process_detach(struct ulp_process *p);
 void ulp_process_free(struct ulp_process *p);
+
+/*
+ * Code changes with int3 (see poke.h).  A thread that traps at a site
+ * registered here is sent on to emulate_to while p->poking, as if it had
+ * run the new instruction; after the change, a late trap (raised before
+ * the int3 went) re-runs the site.  It stops only for ulp to see it.
+ */
+int ulp_process_add_trap_site(struct ulp_process *p, uint64_t addr, uint64_t emulate_to);
+
+/*
+ * A stopped thread may have hit one of our int3s with the SIGTRAP not yet
+ * reported (an interrupt reports first): let it run into that report, which
+ * moves it back onto the site.  Returns 1 if it was let run (it stops again
+ * at once if want_stop), 0 if it owes nothing, -errno.
+ */
+int ulp_thread_settle_trap(struct ulp_process *p, struct ulp_thread *t);
 
 /* Track a thread we learnt about from a clone event. */
 void ulp_process_adopt_thread(struct ulp_process *p, pid_t tid);

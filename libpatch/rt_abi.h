@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define ULP_RT_MAGIC 0x554c5052u /* "ULPR" */
-#define ULP_RT_ABI 2
+#define ULP_RT_ABI 3
 #define ULP_RT_SONAME "libulp-rt.so.0"
 #define ULP_RT_INFO_SYMBOL "ulp_rt_info"
 #define ULP_RT_SCRATCH_SIZE 4096
@@ -37,6 +37,11 @@ struct ulp_rt_info {
 	 * reservations meanwhile, so the loader maps the patch where ulpd chose.
 	 */
 	uint64_t fn_load_near;
+	/*
+	 * int ulp_rt_sync_core(void): membarrier(PRIVATE_EXPEDITED_SYNC_CORE),
+	 * registering first; 0 or -errno.
+	 */
+	uint64_t fn_sync_core;
 	/* event log written by ulp_log(): a byte ring, read by the engine */
 	uint64_t log_head; /* total bytes ever written */
 	char log[ULP_RT_LOG_SIZE];

@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
-#include <time.h>
 
 #include "codegen.h"
 #include "error.h"
@@ -27,49 +25,21 @@ static int ulp_thread_write_state(struct ulp_transition *tr, struct ulp_thread *
 	return ulp_mem_write(tr->proc, ulp_thread_state_addr(tr, th), &state, 1);
 }
 
-int ulp_transition_start(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg)
+int ulp_transition_next_gen(struct ulp_target *t, struct ulp_process *p, unsigned char *gen)
 {
-	struct ulp_process *p = tr->proc;
-	unsigned char from =
-		tr->to_state == ULP_THREAD_PATCHED ? ULP_THREAD_UNPATCHED : ULP_THREAD_PATCHED;
-	uint64_t *addrs;
-	size_t n = 0;
-	int ret;
+	unsigned char now;
+	int ret = ulp_mem_read(p, t->tls_init, &now, 1);
 
-	/* New threads copy the TLS init image: make them start switched. */
-	ret = ulp_mem_write(p, tr->target->tls_init, &tr->to_state, 1);
-	if (ret < 0)
-		return ret;
-	ret = ulp_process_stop_all(p);
-	if (ret < 0)
-		goto out;
-	addrs = malloc((p->nr_threads + 1) * sizeof(*addrs));
-	if (!addrs) {
-		ret = ulp_errorf(-ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < p->nr_threads; i++) {
-		struct ulp_thread *th = p->threads[i];
-
-		if (!th->gone && th->regs_valid && th->regs.fs_base)
-			addrs[n++] = ulp_thread_state_addr(tr, th);
-	}
-	ret = ulp_mem_set_bytes(p, addrs, n, from);
-	free(addrs);
-	if (ret < 0)
-		goto out;
-	ret = fn(tr, arg);
-out:
-	ulp_process_resume_all(p);
+	/* every thread holds the init image's value once a transition completed */
+	if (ret == 0)
+		*gen = (unsigned char)(now + 1);
 	return ret;
 }
 
-static bool ulp_ip_busy(const struct ulp_transition *tr, uint64_t ip)
+int ulp_transition_start(struct ulp_transition *tr)
 {
-	for (size_t i = 0; i < tr->nr_busy; i++)
-		if (ip >= tr->busy[i].start && ip < tr->busy[i].end)
-			return true;
-	return false;
+	/* New threads copy the TLS init image: make them start switched. */
+	return ulp_mem_write(tr->proc, tr->target->tls_init, &tr->to_state, 1);
 }
 
 /*
@@ -101,7 +71,7 @@ static int ulp_transition_check_thread(struct ulp_transition *tr, struct ulp_thr
 		/* return addresses point after the call instruction */
 		uint64_t ip = f ? ips[f] - 1 : ips[f];
 
-		if (ulp_ip_busy(tr, ip)) {
+		if (ulp_addr_in_ranges(tr->busy, tr->nr_busy, ip)) {
 			*blocker = ip;
 			return 0;
 		}
@@ -123,39 +93,24 @@ static bool ulp_thread_switched(struct ulp_transition *tr, struct ulp_thread *th
 	return state == tr->to_state;
 }
 
-/*
- * Threads checked at once.  Those stopped together wait for one another's
- * checks, so a few at a time bound every stop by a few checks; a thread
- * that is slow to acknowledge (runnable but waiting for a CPU) stops
- * counting against the window, so a crowd of busy threads is still waited
- * for in parallel.
- */
-#define ULP_CHECK_WINDOW 4
-#define ULP_CHECK_SLOW_US 2000u
 /* A thread that does not report within a pass is checked in the next. */
 #define ULP_PASS_US 1000000u
 
-struct ulp_check {
-	pid_t tid;
-	uint64_t since; /* when it was interrupted; 0 = not yet */
-	bool done;
+struct ulp_check_ctx {
+	struct ulp_transition *tr;
+	uint64_t *ips;
+	bool all;
 };
 
-/* Check and resume a thread that has reported its stop. */
-static int ulp_transition_check_reported(struct ulp_transition *tr, struct ulp_thread *th,
-					 uint64_t *ips, bool *all)
+static int ulp_transition_visit(struct ulp_process *p, struct ulp_thread *th, void *arg)
 {
+	struct ulp_check_ctx *c = arg;
 	uint64_t blocker = 0;
-	int r;
+	int r = ulp_transition_check_thread(c->tr, th, c->ips, &blocker);
 
-	r = ulp_thread_read_regs(th);
-	if (r == 0)
-		r = ulp_transition_check_thread(tr, th, ips, &blocker);
-	ulp_thread_resume(tr->proc, th);
-	if (r == -ESRCH)
-		return 0;
+	(void)p;
 	if (r == 0) {
-		*all = false;
+		c->all = false;
 		ulp_errorf(-EBUSY, "thread %d is still running code being changed (at 0x%llx)",
 			   th->tid, (unsigned long long)blocker);
 	}
@@ -163,22 +118,20 @@ static int ulp_transition_check_reported(struct ulp_transition *tr, struct ulp_t
 }
 
 /*
- * One pass over the threads not yet switched: keep a small window of them
- * interrupted, and check and resume each as soon as it reports.  Every
- * thread is stopped only for its own check and those of the few stopped
- * with it.
+ * One pass over the threads not yet switched, a few stopped at a time,
+ * each checked and resumed as soon as it reports.
  */
 int ulp_transition_try_complete(struct ulp_transition *tr)
 {
 	struct ulp_process *p = tr->proc;
-	uint64_t *ips = malloc(ULP_MAX_FRAMES * sizeof(*ips));
-	uint64_t deadline = ulp_now_us() + ULP_PASS_US;
-	struct ulp_check *todo = NULL;
-	size_t nr = 0, next = 0, left;
-	bool all = true;
+	struct ulp_check_ctx c = { .tr = tr, .all = true };
+	struct ulp_visit v = { .fn = ulp_transition_visit, .arg = &c };
+	pid_t *todo = NULL;
+	size_t nr = 0;
 	int ret = 0;
 
-	if (!ips)
+	c.ips = malloc(ULP_MAX_FRAMES * sizeof(*c.ips));
+	if (!c.ips)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	ulp_process_poll(p, 0);
 	todo = calloc(p->nr_threads + 1, sizeof(*todo));
@@ -190,82 +143,19 @@ int ulp_transition_try_complete(struct ulp_transition *tr)
 		struct ulp_thread *th = p->threads[i];
 
 		if (!th->gone && !ulp_thread_switched(tr, th))
-			todo[nr++].tid = th->tid;
+			todo[nr++] = th->tid;
 	}
-	for (left = nr; left > 0;) {
-		uint64_t now = ulp_now_us();
-		unsigned in_window = 0;
-
-		for (size_t i = 0; i < next; i++)
-			if (!todo[i].done && now - todo[i].since < ULP_CHECK_SLOW_US)
-				in_window++;
-		for (; next < nr && in_window < ULP_CHECK_WINDOW; next++) {
-			struct ulp_thread *th = ulp_process_find_thread(p, todo[next].tid);
-
-			todo[next].since = now;
-			th->want_stop = true;
-			if (!th->stopped && ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0) {
-				th->want_stop = false;
-				todo[next].done = true;
-				left--;
-				continue;
-			}
-			in_window++;
-		}
-		for (size_t i = 0; i < next; i++) {
-			struct ulp_thread *th;
-			int r;
-
-			if (todo[i].done)
-				continue;
-			th = ulp_process_find_thread(p, todo[i].tid);
-			if (!th->gone && !th->stopped)
-				continue;
-			todo[i].done = true;
-			left--;
-			if (th->gone)
-				continue;
-			r = ulp_transition_check_reported(tr, th, ips, &all);
-			if (r < 0 && !ret)
-				ret = r;
-		}
-		if (!left)
-			break;
-		if (p->exited || ulp_now_us() > deadline) {
-			all = false;
-			break;
-		}
-		if (ulp_process_poll(p, 1) < 0)
-			ret = -ESRCH;
-	}
-	/* Anything still asked to stop (end of the pass) must not stay stopped. */
-	for (size_t i = 0; i < next; i++) {
-		if (!todo[i].done) {
-			struct ulp_thread *th = ulp_process_find_thread(p, todo[i].tid);
-
-			th->want_stop = false;
-			ulp_thread_resume(p, th);
-		}
-	}
+	ret = ulp_visit_pass(p, todo, &nr, &v, ulp_now_us() + ULP_PASS_US);
+	if (nr > 0)
+		c.all = false;
 out:
 	free(todo);
-	free(ips);
+	free(c.ips);
 	if (p->exited)
 		return ulp_errorf(-ESRCH, "process %d exited", p->pid);
 	if (ret < 0)
 		return ret;
-	return all ? 1 : 0;
-}
-
-int ulp_transition_finish(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg)
-{
-	int ret;
-
-	ret = ulp_process_stop_all(tr->proc);
-	if (ret == 0)
-		ret = fn(tr, arg);
-	ulp_process_resume_all(tr->proc);
-	return ret;
+	return c.all ? 1 : 0;
 }
 
 int ulp_transition_run(struct ulp_transition *tr, int timeout_ms)

@@ -13,33 +13,32 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "visit.h"
 
 struct ulp_process;
 struct ulp_unwinder;
-
-struct ulp_addr_range {
-	uint64_t start, end; /* [start, end) */
-};
 
 struct ulp_transition {
 	struct ulp_target *target;
 	struct ulp_process *proc;
 	struct ulp_unwinder *unw;
-	unsigned char to_state; /* ULP_THREAD_PATCHED or ULP_THREAD_UNPATCHED */
+	unsigned char to_state; /* the generation threads switch to (codegen.h) */
 	const struct ulp_addr_range *busy; /* code a thread must not be in to switch */
 	size_t nr_busy;
 	struct ulp_transition_stats *stats;
 };
 
-/* Runs while every thread is stopped; returns 0 or -errno (nothing applied). */
-typedef int (*ulp_stopped_fn)(struct ulp_transition *tr, void *arg);
+/*
+ * The generation a new transition tests for: one more than the one every
+ * thread holds when no transition is in progress.
+ */
+int ulp_transition_next_gen(struct ulp_target *t, struct ulp_process *p, unsigned char *gen);
 
 /*
- * Stop every thread at once, put each in the state opposite to_state, run
- * fn (which makes the slots reachable), let threads created from now on
- * start in to_state, and resume everyone.
+ * Let threads created from now on start in to_state.  Called before the
+ * dispatch becomes reachable; no thread is stopped.
  */
-int ulp_transition_start(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg);
+int ulp_transition_start(struct ulp_transition *tr);
 
 /*
  * One pass over the threads not yet switched: stop each alone, unwind it,
@@ -47,9 +46,6 @@ int ulp_transition_start(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg
  * to_state, 0 if some remain, or -errno.
  */
 int ulp_transition_try_complete(struct ulp_transition *tr);
-
-/* Stop everyone at once, run fn (final code bytes), resume. */
-int ulp_transition_finish(struct ulp_transition *tr, ulp_stopped_fn fn, void *arg);
 
 /* Run passes until complete or timeout_ms passes (-ETIMEDOUT, message names a blocker). */
 int ulp_transition_run(struct ulp_transition *tr, int timeout_ms);

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,10 +31,11 @@ ULP_RT_EXPORT struct ulp_rt_info ulp_rt_info;
  * Initial-exec so that the byte sits at a constant offset from every
  * thread's %fs base, which the slot code tests directly.  Non-zero so that
  * it lives in .tdata: ulpd rewrites the init image so threads created
- * during a transition start in the target state.
+ * during a transition start in the target state.  It holds the generation
+ * of the last transition the thread switched to (see codegen.h).
  */
 __thread unsigned char ulp_thread_state __attribute__((tls_model("initial-exec"))) =
-	ULP_THREAD_IDLE;
+	ULP_THREAD_GEN_INITIAL;
 
 static pthread_mutex_t ulp_log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -102,6 +104,39 @@ ULP_RT_EXPORT void *ulp_rt_mmap(void *addr, size_t len, int prot)
 ULP_RT_EXPORT int ulp_rt_munmap(void *addr, size_t len)
 {
 	return munmap(addr, len) ? -errno : 0;
+}
+
+static long ulp_raw_syscall2(long nr, long a, long b)
+{
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/*
+ * Serialise every CPU that runs a thread of this process, so that none
+ * executes code bytes it fetched before ulpd's last write (the kernel's
+ * text_poke_bp does the same with an IPI).  Raw system calls: this runs
+ * while function entries hold an int3 and must not enter code that may be
+ * patched, libc's syscall() included.
+ */
+ULP_RT_EXPORT int ulp_rt_sync_core(void)
+{
+	static int registered;
+	long r;
+
+	if (!registered) {
+		r = ulp_raw_syscall2(SYS_membarrier,
+				     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0);
+		if (r < 0)
+			return (int)r;
+		registered = 1;
+	}
+	return (int)ulp_raw_syscall2(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0);
 }
 
 static void ulp_log_append(const char *line, size_t len)
@@ -223,6 +258,7 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 	ulp_rt_info.fn_mmap = (uint64_t)ulp_rt_mmap;
 	ulp_rt_info.fn_munmap = (uint64_t)ulp_rt_munmap;
 	ulp_rt_info.fn_load_near = (uint64_t)ulp_rt_load_near;
+	ulp_rt_info.fn_sync_core = (uint64_t)ulp_rt_sync_core;
 	if (dladdr((void *)ulp_rt_init, &self) && self.dli_fname) {
 		const char *base = strrchr(self.dli_fname, '/');
 

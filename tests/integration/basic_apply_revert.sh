@@ -3,6 +3,11 @@
 # function run, see it in `ulpctl status` (text and JSON), revert it and
 # get the original code back byte for byte; re-apply after revert; the
 # "already applied" and "not applied" answers of the contract.
+# Run a second time with ULP_POKE_STOP_ALL=1 in ulpd's environment
+# (integration.basic_apply_revert_stop_all): entry jumps are then written
+# with every thread stopped, the path taken where the kernel has no
+# membarrier SYNC_CORE; the event log must say so, and everything else
+# must hold the same.
 . "$(dirname "$0")/lib.sh"
 
 PATCH=$PATCHES/patch_compute.so
@@ -101,5 +106,13 @@ ulpctl_ok revert compute_fix -p "$pid"
 expect_reply t "call 5" "compute(5)=6"
 snapshot_target t reverted2 compute
 assert_same_code t orig reverted2
+
+step "how entry jumps were written"
+ulpctl_ok log -p "$pid"
+if [ "${ULP_POKE_STOP_ALL:-0}" != 0 ]; then
+	assert_contains "$OUT" "code changes stop every thread at once" "event log"
+elif [[ $OUT == *"code changes stop every thread"* ]]; then
+	fail "entry jumps were written with every thread stopped: $OUT"
+fi
 
 test_done

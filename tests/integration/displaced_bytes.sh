@@ -4,12 +4,13 @@
 #
 # fill() (tests/targets/fill.c) is "xor %eax,%eax; rep stosb; nop; ret":
 # two --filler threads spend most of their time on the rep stosb at
-# entry+2 zeroing 64 MiB, so whenever ulp stops every thread to write the
-# entry jump one of them is almost always there, inside the 5 displaced
-# bytes.  On apply ulp must move such a thread to the relocated copy of
-# that instruction in the trampoline (ulp_move_threads_out); on revert a
-# thread running the trampoline's copy must be moved back to its twin in
-# the original before the slot goes away (ulp_move_threads_out_of_slots).
+# entry+2 zeroing 64 MiB, so whenever ulp writes the entry jump one of them
+# is almost always there, inside the 5 displaced bytes.  On apply ulp must
+# move such a thread to the relocated copy of that instruction in the
+# trampoline (ulp_move_out_of_displaced, run once the int3 is in place or,
+# as integration.displaced_bytes_stop_all, with every thread stopped); on
+# revert a thread running the trampoline's copy must be moved back to its
+# twin in the original before the slot goes away (ulp_move_out_of_slot).
 #
 # What breaks it: a thread resumed at entry+2 after the jmp rel32 is
 # written executes the middle of the jump (the target dies of SIGSEGV or
@@ -17,8 +18,8 @@
 # left in the trampoline when the slot is unmapped dies; a thread moved to
 # the wrong instruction (past the rep stosb, or with the count lost) leaves
 # the buffer partly filled (bad > 0).  Checked in a copy of the engine:
-# without ulp_move_threads_out the target dies of SIGSEGV in apply #1;
-# without ulp_move_threads_out_of_slots it dies in revert #1 or #2.
+# without the move on apply the target dies of SIGSEGV in apply #1;
+# without the move on revert it dies in revert #1 or #2.
 . "$(dirname "$0")/lib.sh"
 
 PATCH=$PATCHES/patch_fill.so

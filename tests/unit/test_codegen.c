@@ -383,6 +383,9 @@ static void test_jmp_rel32(void **state)
 	assert_int_equal(ulp_encode_jmp_rel32(0x401000, 0x7f0000000000, b), -ERANGE);
 }
 
+static void check_dispatch(const uint8_t *slot_bytes, uint64_t slot, size_t at, int32_t tls_offset,
+			   uint8_t gen, size_t eq_ptr, size_t ne_ptr);
+
 static void check_slot(int32_t tls_offset)
 {
 	const uint64_t slot = 0x7f0000001000, func = 0x7f0000100000;
@@ -393,39 +396,12 @@ static void check_slot(int32_t tls_offset)
 	uint64_t ptr;
 
 	assert_int_equal(ulp_prologue_build(plain_fn, sizeof(plain_fn), func, tramp, &p), 0);
-	assert_int_equal(ulp_slot_build(out, slot, tls_offset, new_func, tramp, &p), 0);
-
-	/* +0: cmpb $1, %fs:tls_offset -- fs-relative absolute, not RIP-relative */
-	decode(out, sizeof(out), &d);
-	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_CMP);
-	assert_int_equal(d.insn.length, 9);
-	assert_int_equal(d.ops[0].type, ZYDIS_OPERAND_TYPE_MEMORY);
-	assert_int_equal(d.ops[0].size, 8);
-	assert_int_equal(d.ops[0].mem.segment, ZYDIS_REGISTER_FS);
-	assert_int_equal(d.ops[0].mem.base, ZYDIS_REGISTER_NONE);
-	assert_int_equal(d.ops[0].mem.index, ZYDIS_REGISTER_NONE);
-	assert_int_equal(d.ops[0].mem.disp.value, tls_offset);
-	assert_int_equal(d.ops[1].type, ZYDIS_OPERAND_TYPE_IMMEDIATE);
-	assert_int_equal(d.ops[1].imm.value.u, ULP_THREAD_PATCHED);
-
-	/* +9: jne +17 */
-	decode(out + 9, sizeof(out) - 9, &d);
-	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_JNZ);
-	assert_int_equal(d.insn.length, 2);
-	assert_int_equal(rel_target(&d, slot + 9), slot + 17);
-
-	/* +11: jmp *new_ptr(%rip) */
-	decode(out + 11, sizeof(out) - 11, &d);
-	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_JMP);
-	assert_int_equal(d.insn.length, 6);
-	assert_int_equal(rel_target(&d, slot + 11), slot + ULP_SLOT_NEW_PTR_OFF);
-
-	/* +17: jmp *prev_ptr(%rip) */
-	decode(out + 17, sizeof(out) - 17, &d);
-	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_JMP);
-	assert_int_equal(d.insn.length, 6);
-	assert_int_equal(rel_target(&d, slot + 17), slot + ULP_SLOT_PREV_PTR_OFF);
-	for (size_t i = 23; i < ULP_SLOT_STEADY_OFF; i++)
+	assert_int_equal(ulp_slot_build(out, slot, tls_offset, 0x5a, new_func, tramp, &p), 0);
+	check_dispatch(out, slot, ULP_SLOT_DISPATCH_OFF, tls_offset, 0x5a, ULP_SLOT_NEW_PTR_OFF,
+		       ULP_SLOT_PREV_PTR_OFF);
+	check_dispatch(out, slot, ULP_SLOT_UNPATCH_OFF, tls_offset, 0x5a, ULP_SLOT_PREV_PTR_OFF,
+		       ULP_SLOT_NEW_PTR_OFF);
+	for (size_t i = ULP_SLOT_DISPATCH_LEN; i < ULP_SLOT_STEADY_OFF; i++)
 		assert_int_equal(out[i], 0xcc);
 
 	/* +32: jmp *new_ptr(%rip) */
@@ -441,8 +417,51 @@ static void check_slot(int32_t tls_offset)
 	memcpy(&ptr, out + ULP_SLOT_PREV_PTR_OFF, sizeof(ptr));
 	assert_int_equal(ptr, tramp);
 	assert_memory_equal(out + ULP_SLOT_TRAMP_OFF, p.tramp, p.tramp_len);
-	for (size_t i = ULP_SLOT_TRAMP_OFF + p.tramp_len; i < ULP_SLOT_SIZE; i++)
+	for (size_t i = ULP_SLOT_TRAMP_OFF + p.tramp_len; i < ULP_SLOT_UNPATCH_OFF; i++)
 		assert_int_equal(out[i], 0xcc);
+	for (size_t i = ULP_SLOT_UNPATCH_OFF + ULP_SLOT_DISPATCH_LEN; i < ULP_SLOT_SIZE; i++)
+		assert_int_equal(out[i], 0xcc);
+}
+
+/* cmpb $gen, %fs:tls_offset; jne 1f; jmp *eq_ptr(%rip); 1: jmp *ne_ptr(%rip) at slot+at */
+static void check_dispatch(const uint8_t *slot_bytes, uint64_t slot, size_t at, int32_t tls_offset,
+			   uint8_t gen, size_t eq_ptr, size_t ne_ptr)
+{
+	const uint8_t *out = slot_bytes + at;
+	size_t room = ULP_SLOT_SIZE - at;
+	struct dec d;
+
+	slot += at;
+	/* cmpb $gen, %fs:tls_offset -- fs-relative absolute, not RIP-relative */
+	decode(out, room, &d);
+	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_CMP);
+	assert_int_equal(d.insn.length, 9);
+	assert_int_equal(d.ops[0].type, ZYDIS_OPERAND_TYPE_MEMORY);
+	assert_int_equal(d.ops[0].size, 8);
+	assert_int_equal(d.ops[0].mem.segment, ZYDIS_REGISTER_FS);
+	assert_int_equal(d.ops[0].mem.base, ZYDIS_REGISTER_NONE);
+	assert_int_equal(d.ops[0].mem.index, ZYDIS_REGISTER_NONE);
+	assert_int_equal(d.ops[0].mem.disp.value, tls_offset);
+	assert_int_equal(d.ops[1].type, ZYDIS_OPERAND_TYPE_IMMEDIATE);
+	assert_int_equal(d.ops[1].imm.value.u, gen);
+
+	/* +9: jne +17 */
+	decode(out + 9, room - 9, &d);
+	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_JNZ);
+	assert_int_equal(d.insn.length, 2);
+	assert_int_equal(rel_target(&d, slot + 9), slot + 17);
+
+	/* +11: jmp *eq_ptr(%rip), taken by threads switched to gen */
+	decode(out + 11, room - 11, &d);
+	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_JMP);
+	assert_int_equal(d.insn.length, 6);
+	assert_int_equal(rel_target(&d, slot + 11), slot - at + eq_ptr);
+
+	/* +17: jmp *ne_ptr(%rip) */
+	decode(out + 17, room - 17, &d);
+	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_JMP);
+	assert_int_equal(d.insn.length, 6);
+	assert_int_equal(rel_target(&d, slot + 17), slot - at + ne_ptr);
 }
 
 static void test_slot_bytes(void **state)
@@ -464,10 +483,10 @@ static void test_slot_invalid(void **state)
 	assert_int_equal(ulp_prologue_build(plain_fn, sizeof(plain_fn), 0x7f0000100000,
 					    slot + ULP_SLOT_TRAMP_OFF + 16, &p),
 			 0);
-	assert_int_equal(ulp_slot_build(out, slot, -8, 1, 2, &p), -EINVAL);
+	assert_int_equal(ulp_slot_build(out, slot, -8, 0, 1, 2, &p), -EINVAL);
 	p.tramp_addr = slot + ULP_SLOT_TRAMP_OFF;
 	p.tramp_len = ULP_TRAMPOLINE_MAX + 1;
-	assert_int_equal(ulp_slot_build(out, slot, -8, 1, 2, &p), -EINVAL);
+	assert_int_equal(ulp_slot_build(out, slot, -8, 0, 1, 2, &p), -EINVAL);
 }
 
 /* ---- running the generated code ---- */
@@ -618,27 +637,37 @@ static void test_exec_slot(void **state)
 	assert_int_equal(
 		ulp_prologue_build(func, sizeof(f_code), func_addr, slot + ULP_SLOT_TRAMP_OFF, &p),
 		0);
-	assert_int_equal(ulp_slot_build(slot_bytes, slot, (int32_t)off, addr_of((void *)new_f),
+	assert_int_equal(ulp_slot_build(slot_bytes, slot, (int32_t)off, 7, addr_of((void *)new_f),
 					slot + ULP_SLOT_TRAMP_OFF, &p),
 			 0);
 	memcpy((void *)(uintptr_t)slot, slot_bytes, sizeof(slot_bytes));
 
-	/* The slot on its own. */
-	thread_patch_state = ULP_THREAD_PATCHED;
+	/* The slot on its own: generation 7 is the transition's. */
+	thread_patch_state = 7;
 	assert_int_equal(as_fn(slot + ULP_SLOT_DISPATCH_OFF)(3), 300);
-	thread_patch_state = ULP_THREAD_UNPATCHED;
+	assert_int_equal(as_fn(slot + ULP_SLOT_UNPATCH_OFF)(3), 7);
+	thread_patch_state = 6;
 	assert_int_equal(as_fn(slot + ULP_SLOT_DISPATCH_OFF)(3), 7);
-	thread_patch_state = ULP_THREAD_IDLE;
+	assert_int_equal(as_fn(slot + ULP_SLOT_UNPATCH_OFF)(3), 300);
+	thread_patch_state = ULP_THREAD_GEN_INITIAL;
 	assert_int_equal(as_fn(slot + ULP_SLOT_DISPATCH_OFF)(3), 7);
 	assert_int_equal(as_fn(slot + ULP_SLOT_STEADY_OFF)(3), 300);
+	/* a revert rewrites the unpatching dispatch for its own generation */
+	ulp_dispatch_build((uint8_t *)(uintptr_t)slot + ULP_SLOT_UNPATCH_OFF, ULP_SLOT_UNPATCH_OFF,
+			   (int32_t)off, 8);
+	__builtin___clear_cache((char *)(uintptr_t)slot, (char *)(uintptr_t)slot + ULP_SLOT_SIZE);
+	thread_patch_state = 8;
+	assert_int_equal(as_fn(slot + ULP_SLOT_UNPATCH_OFF)(3), 7);
+	thread_patch_state = 7;
+	assert_int_equal(as_fn(slot + ULP_SLOT_UNPATCH_OFF)(3), 300);
 
 	/* Now through the entry jump, as a patched process runs it. */
 	assert_int_equal(ulp_encode_jmp_rel32(p.patch_addr, slot + ULP_SLOT_DISPATCH_OFF, jmp), 0);
 	memcpy(func, jmp, sizeof(jmp));
 	__builtin___clear_cache((char *)func, (char *)func + sizeof(jmp));
-	thread_patch_state = ULP_THREAD_PATCHED;
+	thread_patch_state = 7;
 	assert_int_equal(as_fn(func_addr)(3), 300);
-	thread_patch_state = ULP_THREAD_UNPATCHED;
+	thread_patch_state = 6;
 	assert_int_equal(as_fn(func_addr)(3), 7);
 	assert_int_equal(as_fn(func_addr)(-4), -7);
 
