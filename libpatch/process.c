@@ -411,6 +411,8 @@ static bool ulp_process_handle_status(struct ulp_process *p, pid_t tid, int stat
 		 * it is the trap of one of our int3s */
 		if (WSTOPSIG(status) != SIGTRAP || !ulp_thread_took_trap(p, t))
 			t->pending_sig = WSTOPSIG(status);
+		else
+			t->stopped_at = ulp_now_us(); /* a stop ulp caused: counted */
 	}
 	t->stopped = true;
 	t->regs_valid = false;
