@@ -355,7 +355,10 @@ int ulp_encode_jmp_rel32(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_REL32_L
 	return 0;
 }
 
-/* jmp *disp32(%rip) into insn[0..6), an instruction at slot offset `at` reading the pointer at slot offset `ptr`. */
+/*
+ * jmp *disp32(%rip) into insn[0..6): an instruction at slot offset `at`
+ * reading the pointer at slot offset `ptr`.
+ */
 static void put_jmp_ind(uint8_t *insn, size_t at, size_t ptr)
 {
 	int32_t rel = (int32_t)ptr - (int32_t)(at + 6);
