@@ -42,36 +42,6 @@ int ulp_mem_write(struct ulp_process *p, uint64_t addr, const void *buf, size_t 
 		(unsigned long long)addr, p->pid, n < 0 ? strerror(errno) : "short write");
 }
 
-int ulp_mem_set_bytes(struct ulp_process *p, const uint64_t *addrs, size_t n, uint8_t val)
-{
-	struct iovec local[64], remote[64];
-	int ret = 0;
-
-	for (size_t i = 0; i < 64; i++)
-		local[i] = (struct iovec){ .iov_base = &val, .iov_len = 1 };
-	for (size_t done = 0; done < n;) {
-		size_t k = n - done < 64 ? n - done : 64;
-		ssize_t w;
-
-		for (size_t i = 0; i < k; i++)
-			remote[i] =
-				(struct iovec){ .iov_base = (void *)addrs[done + i], .iov_len = 1 };
-		w = process_vm_writev(p->pid, local, k, remote, k, 0);
-		if (w < 0)
-			w = 0;
-		done += (size_t)w;
-		if (w < (ssize_t)k) {
-			/* The byte that failed, alone: report it, go on past it. */
-			int r = ulp_mem_write(p, addrs[done], &val, 1);
-
-			if (r < 0 && !ret)
-				ret = r;
-			done++;
-		}
-	}
-	return ret;
-}
-
 int ulp_mem_read_u64(struct ulp_process *p, uint64_t addr, uint64_t *val)
 {
 	return ulp_mem_read(p, addr, val, sizeof(*val));

@@ -14,11 +14,6 @@
 
 int ulp_mem_read(struct ulp_process *p, uint64_t addr, void *buf, size_t len);
 int ulp_mem_write(struct ulp_process *p, uint64_t addr, const void *buf, size_t len);
-/*
- * Set the byte at each of addrs[0..n) to val, in few system calls.  All
- * are attempted; the first failure is returned.
- */
-int ulp_mem_set_bytes(struct ulp_process *p, const uint64_t *addrs, size_t n, uint8_t val);
 int ulp_mem_read_u64(struct ulp_process *p, uint64_t addr, uint64_t *val);
 int ulp_mem_write_u64(struct ulp_process *p, uint64_t addr, uint64_t val);
 /* Read a NUL-terminated string of at most len-1 bytes. */

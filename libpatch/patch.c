@@ -333,6 +333,15 @@ static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
 	return 0;
 }
 
+static size_t ulp_patch_nr_funcs(const struct ulp_applied_patch *ap)
+{
+	size_t n = 0;
+
+	for (size_t o = 0; o < ap->nr_objs; o++)
+		n += ap->objs[o].nr_funcs;
+	return n;
+}
+
 /* Where an entry jump leads, or the original bytes. */
 enum ulp_entry_to {
 	ULP_ENTRY_PATCHING, /* the slot's patching dispatch */
@@ -344,15 +353,9 @@ enum ulp_entry_to {
 static int ulp_entry_pokes(struct ulp_applied_patch *ap, enum ulp_entry_to to,
 			   struct ulp_poke **out, size_t *nr)
 {
-	struct ulp_poke *pk;
-	size_t n = 0;
+	size_t n = ulp_patch_nr_funcs(ap);
+	struct ulp_poke *pk = calloc(n ? n : 1, sizeof(*pk));
 
-	ULP_FOR_EACH_FUNC(ap, fs)
-	{
-		(void)fs;
-		n++;
-	}
-	pk = calloc(n ? n : 1, sizeof(*pk));
 	if (!pk)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	n = 0;
@@ -477,15 +480,9 @@ static int ulp_move_out_of_slot(struct ulp_process *p, struct ulp_thread *th, vo
 static int ulp_entry_ranges(struct ulp_applied_patch *ap, bool slots, struct ulp_addr_range **out,
 			    size_t *nr)
 {
-	struct ulp_addr_range *r;
-	size_t n = 0;
+	size_t n = ulp_patch_nr_funcs(ap);
+	struct ulp_addr_range *r = calloc(n ? n : 1, sizeof(*r));
 
-	ULP_FOR_EACH_FUNC(ap, fs)
-	{
-		(void)fs;
-		n++;
-	}
-	r = calloc(n ? n : 1, sizeof(*r));
 	if (!r)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	n = 0;
@@ -569,15 +566,9 @@ static int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *
 static int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct ulp_addr_range **out,
 			   size_t *nr)
 {
-	size_t n = 0, cap = 0;
-	struct ulp_addr_range *r;
+	size_t n = 0, cap = 2 * ulp_patch_nr_funcs(ap);
+	struct ulp_addr_range *r = calloc(cap ? cap : 1, sizeof(*r));
 
-	ULP_FOR_EACH_FUNC(ap, fs)
-	{
-		(void)fs;
-		cap += 2;
-	}
-	r = calloc(cap ? cap : 1, sizeof(*r));
 	if (!r)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	ULP_FOR_EACH_FUNC(ap, fs)

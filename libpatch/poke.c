@@ -17,8 +17,6 @@
 /* How long visits around a change may take before it is given up. */
 #define ULP_POKE_VISIT_MS 5000
 
-static const uint8_t ulp_int3 = 0xcc;
-
 static bool ulp_poke_stop_all_forced(void)
 {
 	const char *e = getenv("ULP_POKE_STOP_ALL");
@@ -69,10 +67,10 @@ static int ulp_poke_stopped(struct ulp_target *t, struct ulp_process *p,
 
 /* First bytes: byte[i] at each site; stops at the first failure. */
 static int ulp_poke_first_bytes(struct ulp_process *p, const struct ulp_poke *pokes, size_t n,
-				const uint8_t *byte, size_t stride)
+				const uint8_t *byte)
 {
 	for (size_t i = 0; i < n; i++) {
-		int ret = ulp_mem_write(p, pokes[i].addr, byte + i * stride, 1);
+		int ret = ulp_mem_write(p, pokes[i].addr, &byte[i], 1);
 
 		if (ret < 0)
 			return ret;
@@ -80,11 +78,11 @@ static int ulp_poke_first_bytes(struct ulp_process *p, const struct ulp_poke *po
 	return 0;
 }
 
-/* Put the original first bytes back after int3s went in; threads held go on. */
+/* Put the original first bytes back after int3s went in. */
 static void ulp_poke_undo(struct ulp_target *t, struct ulp_process *p, const struct ulp_poke *pokes,
 			  size_t n, const uint8_t *orig0, bool sync)
 {
-	ulp_poke_first_bytes(p, pokes, n, orig0, 1);
+	ulp_poke_first_bytes(p, pokes, n, orig0);
 	if (sync)
 		ulp_sync_core(t, p);
 	p->poking = false;
@@ -93,7 +91,7 @@ static void ulp_poke_undo(struct ulp_target *t, struct ulp_process *p, const str
 int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_poke *pokes,
 		  size_t n, const struct ulp_visit *before)
 {
-	uint8_t *orig0 = NULL;
+	uint8_t *orig0, *int3, *first; /* each site's first byte: before, meanwhile, after */
 	int ret = 0, s;
 
 	if (n == 0)
@@ -103,9 +101,14 @@ int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_
 	if (t->no_sync_core)
 		return ulp_poke_stopped(t, p, pokes, n, before,
 					"the kernel has no membarrier SYNC_CORE");
-	orig0 = malloc(n);
+	orig0 = malloc(3 * n);
 	if (!orig0)
 		return ulp_errorf(-ENOMEM, "out of memory");
+	int3 = orig0 + n;
+	first = orig0 + 2 * n;
+	memset(int3, 0xcc, n);
+	for (size_t i = 0; i < n; i++)
+		first[i] = pokes[i].bytes[0];
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		ret = ulp_mem_read(p, pokes[i].addr, &orig0[i], 1);
 		if (ret == 0)
@@ -115,7 +118,7 @@ int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_
 		goto out;
 
 	p->poking = true;
-	ret = ulp_poke_first_bytes(p, pokes, n, &ulp_int3, 0);
+	ret = ulp_poke_first_bytes(p, pokes, n, int3);
 	s = ret < 0 ? ret : ulp_sync_core(t, p);
 	if (s != 0) {
 		ulp_poke_undo(t, p, pokes, n, orig0, false);
@@ -152,7 +155,7 @@ int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_
 	 * seen without one.
 	 */
 	ulp_sync_core(t, p);
-	ret = ulp_poke_first_bytes(p, pokes, n, pokes[0].bytes, sizeof(pokes[0]));
+	ret = ulp_poke_first_bytes(p, pokes, n, first);
 	ulp_sync_core(t, p);
 	p->poking = false;
 out:

@@ -41,8 +41,8 @@ int ulp_transition_next_gen(struct ulp_target *t, struct ulp_process *p, unsigne
 int ulp_transition_start(struct ulp_transition *tr);
 
 /*
- * One pass over the threads not yet switched: stop each alone, unwind it,
- * switch it if its stack is clear.  Returns 1 when every thread is in
+ * One pass over the threads not yet switched, a few stopped at a time
+ * (visit.h): unwind each, switch it if its stack is clear.  Returns 1 when every thread is in
  * to_state, 0 if some remain, or -errno.
  */
 int ulp_transition_try_complete(struct ulp_transition *tr);
