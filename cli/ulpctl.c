@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -18,13 +19,20 @@ static const char ulpctl_usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  apply PATCH.so -p PID [--no-wait] [--timeout SEC]   apply a live patch\n"
-	"  revert NAME -p PID                                  revert an applied patch\n"
+	"  revert NAME -p PID [--no-wait]                      revert an applied patch\n"
 	"  check PATCH.so [-p PID]                             validate only; nothing changes\n"
 	"  status [-p PID] [--json]                            show applied patches\n"
-	"  log -p PID                                          show a process's event log\n"
+	"  threads -p PID [--json]                             each thread's patch state\n"
+	"  force NAME -p PID                                   finish a stalled transition (unsafe)\n"
+	"  log -p PID [-f]                                     show a process's event log\n"
 	"\n"
 	"Options:\n"
 	"  -s, --socket PATH   ulpd's socket (default $ULP_SOCKET or " ULPCTL_DEFAULT_SOCKET ")\n"
+	"  -p, --pid PID       the process\n"
+	"  -t, --timeout SEC   apply: reverse the transition if not complete after SEC seconds\n"
+	"      --no-wait       apply, revert: return once the transition has started\n"
+	"  -f, --follow        log: keep printing new lines until the process exits\n"
+	"      --json          status, threads: machine-readable output\n"
 	"  -h, --help          show this help (also after a command)\n"
 	"  -V, --version       show the version\n"
 	"\n"
@@ -38,6 +46,7 @@ struct ulpctl_args {
 	long timeout;
 	int json;
 	int no_wait;
+	int follow;
 };
 
 static int ulpctl_usage(FILE *out, int status)
@@ -69,6 +78,7 @@ static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-wait", no_argument, NULL, 'n' },
+		{ "follow", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -76,7 +86,7 @@ static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
 	int c;
 
 	/* Permute so options may come before or after the command. */
-	while ((c = getopt_long(argc, argv, "s:p:t:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:t:fhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			a->socket = optarg;
@@ -100,6 +110,9 @@ static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
 		}
 		case 'n':
 			a->no_wait = 1;
+			break;
+		case 'f':
+			a->follow = 1;
 			break;
 		case 'h':
 			exit(ulpctl_usage(stdout, 0));
@@ -181,6 +194,97 @@ static void ulpctl_print_status(struct json_object *reply)
 	}
 }
 
+static void ulpctl_print_threads(struct json_object *reply, bool json)
+{
+	struct json_object *threads, *tr, *v;
+
+	json_object_object_get_ex(reply, "threads", &threads);
+	json_object_object_get_ex(reply, "transition", &tr);
+	if (json) {
+		struct json_object *out = json_object_new_object();
+
+		json_object_object_get_ex(reply, "pid", &v);
+		json_object_object_add(out, "pid", json_object_get(v));
+		json_object_object_add(out, "transition", json_object_get(tr));
+		json_object_object_add(out, "threads", json_object_get(threads));
+		printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+		json_object_put(out);
+		return;
+	}
+	if (tr) {
+		json_object_object_get_ex(tr, "patch", &v);
+		printf("patch '%s' is in ", json_object_get_string(v));
+		json_object_object_get_ex(tr, "direction", &v);
+		printf("%s transition\n", json_object_get_string(v));
+	} else {
+		printf("no transition in progress\n");
+	}
+	printf("%-8s %-10s %s\n", "TID", "STATE", "BLOCKED IN");
+	for (size_t i = 0; threads && i < json_object_array_length(threads); i++) {
+		struct json_object *th = json_object_array_get_idx(threads, i), *f, *o;
+
+		json_object_object_get_ex(th, "tid", &v);
+		printf("%-8d ", json_object_get_int(v));
+		json_object_object_get_ex(th, "state", &v);
+		printf("%-10s", json_object_get_string(v));
+		if (json_object_object_get_ex(th, "blocked_on", &f) &&
+		    json_object_object_get_ex(th, "object", &o))
+			printf(" %s (%s)", json_object_get_string(f), json_object_get_string(o));
+		printf("\n");
+	}
+}
+
+static void ulpctl_print_lines(struct json_object *reply)
+{
+	struct json_object *lines;
+
+	json_object_object_get_ex(reply, "lines", &lines);
+	for (size_t i = 0; lines && i < json_object_array_length(lines); i++)
+		printf("%s\n", json_object_get_string(json_object_array_get_idx(lines, i)));
+	fflush(stdout);
+}
+
+/* log -f: ask for the lines after the last seen, until the process is gone. */
+static int ulpctl_follow_log(const char *socket, long pid)
+{
+	int64_t next = 0;
+
+	for (;;) {
+		struct json_object *req = json_object_new_object(), *reply = NULL, *v;
+		bool alive = true;
+
+		json_object_object_add(req, "cmd", json_object_new_string("log"));
+		json_object_object_add(req, "pid", json_object_new_int64(pid));
+		json_object_object_add(req, "from", json_object_new_int64(next));
+		if (ulpctl_request(socket, req, &reply) < 0) {
+			json_object_put(req);
+			return 1;
+		}
+		json_object_put(req);
+		if (!json_object_object_get_ex(reply, "ok", &v) || !json_object_get_boolean(v)) {
+			json_object_object_get_ex(reply, "error", &v);
+			/* the process is gone: the log ends there */
+			if (next > 0) {
+				json_object_put(reply);
+				return 0;
+			}
+			fprintf(stderr, "ulpctl: %s\n",
+				v ? json_object_get_string(v) : "request failed");
+			json_object_put(reply);
+			return 1;
+		}
+		ulpctl_print_lines(reply);
+		if (json_object_object_get_ex(reply, "next", &v))
+			next = json_object_get_int64(v);
+		if (json_object_object_get_ex(reply, "alive", &v))
+			alive = json_object_get_boolean(v);
+		json_object_put(reply);
+		if (!alive)
+			return 0;
+		usleep(200 * 1000);
+	}
+}
+
 static int ulpctl_need(const struct ulpctl_args *a, bool operand, bool pid, const char *what)
 {
 	if (operand && !a->operand) {
@@ -230,14 +334,23 @@ int main(int argc, char **argv)
 			json_object_object_add(req, "wait", json_object_new_boolean(!a.no_wait));
 			json_object_object_add(req, "timeout", json_object_new_int64(a.timeout));
 		}
-	} else if (strcmp(a.cmd, "revert") == 0) {
+	} else if (strcmp(a.cmd, "revert") == 0 || strcmp(a.cmd, "force") == 0) {
 		ret = ulpctl_need(&a, true, true, "NAME");
 		if (!ret)
 			json_object_object_add(req, "name", json_object_new_string(a.operand));
+		if (a.cmd[0] == 'r')
+			json_object_object_add(req, "wait", json_object_new_boolean(!a.no_wait));
 	} else if (strcmp(a.cmd, "status") == 0) {
 		ret = a.operand ? (fprintf(stderr, "ulpctl: status takes no operand\n"), 2) : 0;
+	} else if (strcmp(a.cmd, "threads") == 0) {
+		ret = a.operand ? (fprintf(stderr, "ulpctl: threads takes no operand\n"), 2)
+				: ulpctl_need(&a, false, true, NULL);
 	} else if (strcmp(a.cmd, "log") == 0) {
 		ret = ulpctl_need(&a, false, true, NULL);
+		if (!ret && a.follow) {
+			json_object_put(req);
+			return ulpctl_follow_log(a.socket, a.pid);
+		}
 	} else {
 		fprintf(stderr, "ulpctl: unknown command '%s'\n", a.cmd);
 		ret = ulpctl_usage(stderr, 2);
@@ -266,12 +379,10 @@ int main(int argc, char **argv)
 		} else {
 			ulpctl_print_status(reply);
 		}
+	} else if (strcmp(a.cmd, "threads") == 0) {
+		ulpctl_print_threads(reply, a.json);
 	} else if (strcmp(a.cmd, "log") == 0) {
-		struct json_object *lines;
-
-		json_object_object_get_ex(reply, "lines", &lines);
-		for (size_t i = 0; lines && i < json_object_array_length(lines); i++)
-			printf("%s\n", json_object_get_string(json_object_array_get_idx(lines, i)));
+		ulpctl_print_lines(reply);
 	} else {
 		json_object_object_get_ex(reply, "message", &v);
 		printf("%s\n", json_object_get_string(v));

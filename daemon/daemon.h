@@ -14,12 +14,27 @@ struct ulpd_config {
 int ulpd_serve(const struct ulpd_config *cfg);
 
 /*
- * Handle one request from a client with credentials uid/pid; returns the
- * reply object (never NULL).
+ * Handle one request from a client with credentials uid on connection fd;
+ * returns the reply object, or NULL when the reply comes later (apply and
+ * revert waiting for a transition): requests.c then owns fd and answers
+ * through ulpd_send_reply().
  */
-struct json_object *ulpd_handle_request(struct json_object *req, uid_t uid);
+struct json_object *ulpd_handle_request(struct json_object *req, uid_t uid, int fd);
 
-/* Forget every target (at exit). */
+/*
+ * Work due now: attempts at pending transitions, replies to clients whose
+ * wait is over.  Returns how many ms until more work is due (-1: none).
+ */
+int ulpd_tick(void);
+
+/* Connections of waiting clients, to poll for hang-ups (ulpd_client_gone). */
+size_t ulpd_waiting_fds(int *fds, size_t max);
+void ulpd_client_gone(int fd);
+
+/* Send reply on fd, close fd, drop reply. */
+void ulpd_send_reply(int fd, struct json_object *reply);
+
+/* Forget every target and waiting client (at exit). */
 void ulpd_targets_free(void);
 
 #endif

@@ -7,17 +7,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "engine.h"
 #include "error.h"
+#include "inject.h"
 #include "patch_file.h"
+#include "process.h"
 
 static struct ulp_target **ulpd_targets;
 static size_t ulpd_nr_targets;
 
+/* A client waiting for a transition to reach the state it asked for. */
+struct ulpd_waiter {
+	int fd;
+	struct ulp_target *t;
+	char name[256]; /* the patch */
+	bool to_patched; /* apply (true) or revert */
+	uint64_t deadline_us; /* apply --timeout: reverse the transition then; 0 = none */
+	long timeout_s;
+	struct ulp_transition_stats stats;
+};
+
+static struct ulpd_waiter *ulpd_waiters;
+static size_t ulpd_nr_waiters;
+
 void ulpd_targets_free(void)
 {
+	for (size_t i = 0; i < ulpd_nr_waiters; i++)
+		close(ulpd_waiters[i].fd);
+	free(ulpd_waiters);
+	ulpd_waiters = NULL;
+	ulpd_nr_waiters = 0;
 	for (size_t i = 0; i < ulpd_nr_targets; i++)
 		ulp_target_free(ulpd_targets[i]);
 	free(ulpd_targets);
@@ -25,10 +47,14 @@ void ulpd_targets_free(void)
 	ulpd_nr_targets = 0;
 }
 
+static void ulpd_waiters_settle(void);
+
 /* Drop targets that exited or whose PID now belongs to another process. */
 static void ulpd_targets_prune(void)
 {
 	size_t j = 0;
+
+	ulpd_waiters_settle(); /* nobody waits on a target about to be dropped */
 
 	for (size_t i = 0; i < ulpd_nr_targets; i++) {
 		if (ulp_target_alive(ulpd_targets[i]))
@@ -150,14 +176,248 @@ static int ulpd_get_pid(struct json_object *req, uid_t uid, pid_t *pid)
 	return ulpd_authorize(*pid, uid);
 }
 
-static struct json_object *ulpd_apply(struct json_object *req, uid_t uid, bool check_only)
+/* Retries of a stalled transition: quick at first, then every second (the kernel's pace). */
+#define ULPD_RETRY_FIRST_MS 10
+#define ULPD_RETRY_MAX_MS 1000
+#define ULPD_RETRY_BUDGET_MS 100
+
+static void ulpd_schedule(struct ulp_target *t)
+{
+	struct ulp_pending_transition *pt = t->transition;
+
+	if (!pt)
+		return;
+	pt->retry_ms = pt->retry_ms ? pt->retry_ms * 2 : ULPD_RETRY_FIRST_MS;
+	if (pt->retry_ms > ULPD_RETRY_MAX_MS)
+		pt->retry_ms = ULPD_RETRY_MAX_MS;
+	pt->next_attempt_us = ulp_now_us() + (uint64_t)pt->retry_ms * 1000u;
+}
+
+static void ulpd_waiter_add(int fd, struct ulp_target *t, const char *name, bool to_patched,
+			    long timeout_s, const struct ulp_transition_stats *stats)
+{
+	struct ulpd_waiter *n = realloc(ulpd_waiters, (ulpd_nr_waiters + 1) * sizeof(*n));
+
+	if (!n) {
+		ulpd_send_reply(fd, ulpd_reply_error(ulp_errorf(-ENOMEM, "out of memory"), NULL));
+		return;
+	}
+	ulpd_waiters = n;
+	n = &ulpd_waiters[ulpd_nr_waiters++];
+	memset(n, 0, sizeof(*n));
+	n->fd = fd;
+	n->t = t;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->to_patched = to_patched;
+	n->timeout_s = timeout_s;
+	n->deadline_us = timeout_s > 0 ? ulp_now_us() + (uint64_t)timeout_s * 1000000u : 0;
+	n->stats = *stats;
+	ulpd_schedule(t);
+}
+
+static void ulpd_waiter_drop(size_t i)
+{
+	memmove(&ulpd_waiters[i], &ulpd_waiters[i + 1],
+		(ulpd_nr_waiters - i - 1) * sizeof(ulpd_waiters[0]));
+	ulpd_nr_waiters--;
+}
+
+static void ulpd_add_stats(struct json_object *r, const struct ulp_transition_stats *stats)
+{
+	json_object_object_add(r, "longest_stop_us",
+			       json_object_new_int64((int64_t)stats->longest_stop_us));
+	json_object_object_add(r, "transition_us", json_object_new_int64((int64_t)stats->total_us));
+}
+
+static struct json_object *ulpd_done_reply(struct ulp_target *t, const char *name, bool to_patched,
+					   const struct ulp_transition_stats *stats)
+{
+	struct json_object *r =
+		to_patched ? ulpd_reply_ok("applied patch '%s' to process %d", name, t->pid)
+			   : ulpd_reply_ok("reverted patch '%s' in process %d", name, t->pid);
+
+	ulpd_add_stats(r, stats);
+	return r;
+}
+
+/*
+ * Where a waiter stands: a reply when its wait is over, NULL while the
+ * transition it waits for goes on.
+ */
+static struct json_object *ulpd_waiter_outcome(struct ulpd_waiter *w)
+{
+	struct ulp_target *t = w->t;
+	struct ulp_applied_patch *ap;
+	struct ulp_pending_transition *pt;
+
+	if (!ulp_target_alive(t))
+		return ulpd_reply_error(
+			ulp_errorf(-ESRCH, "process %d exited during the transition", t->pid),
+			NULL);
+	ap = ulp_target_find_patch(t, w->name);
+	pt = t->transition;
+	if (pt && pt->ap == ap && pt->patching == w->to_patched)
+		return NULL; /* still on its way */
+	if (w->to_patched && ap && ap->enabled && !ap->in_transition)
+		return ulpd_done_reply(t, w->name, true, &w->stats);
+	if (!w->to_patched && !ap)
+		return ulpd_done_reply(t, w->name, false, &w->stats);
+	if (w->to_patched)
+		return ulpd_reply_error(
+			ulp_errorf(
+				-ECANCELED,
+				"patch '%s' was reverted before its transition in process %d completed",
+				w->name, t->pid),
+			NULL);
+	return ulpd_reply_error(
+		ulp_errorf(-ECANCELED,
+			   "patch '%s' was applied again before its revert in process %d completed",
+			   w->name, t->pid),
+		NULL);
+}
+
+/* apply --timeout expired: reverse, and say who blocked. */
+static struct json_object *ulpd_waiter_expire(struct ulpd_waiter *w)
+{
+	char blockers[4096], why[512];
+	struct ulp_transition_stats stats = { 0 };
+	size_t n = ulp_transition_blockers(w->t, blockers, sizeof(blockers));
+	int ret;
+
+	ulp_error_clear();
+	ret = ulp_patch_revert(w->t, w->name, &stats);
+	if (ret < 0)
+		snprintf(why, sizeof(why), "; reversing it failed: %s", ulp_last_error());
+	else if (ret == ULP_PENDING)
+		snprintf(why, sizeof(why),
+			 "; it is being reversed (ulpd completes that in the background)");
+	else
+		snprintf(why, sizeof(why), "; it was reversed");
+	ulpd_schedule(w->t);
+	return ulpd_reply_error(
+		ulp_errorf(
+			-ETIMEDOUT,
+			"patch '%s' did not complete its transition in process %d within %ld s%s. %s%s",
+			w->name, w->t->pid, w->timeout_s, why,
+			n ? "Blocked by: " : "No thread reported as blocking yet.",
+			n ? blockers : ""),
+		NULL);
+}
+
+/* Answer every waiter whose wait is over. */
+static void ulpd_waiters_settle(void)
+{
+	for (size_t i = 0; i < ulpd_nr_waiters;) {
+		struct ulpd_waiter *w = &ulpd_waiters[i];
+		struct json_object *r = ulpd_waiter_outcome(w);
+
+		if (!r && w->deadline_us && ulp_now_us() >= w->deadline_us)
+			r = ulpd_waiter_expire(w);
+		if (!r) {
+			i++;
+			continue;
+		}
+		ulpd_send_reply(w->fd, r);
+		ulpd_waiter_drop(i);
+	}
+}
+
+size_t ulpd_waiting_fds(int *fds, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ulpd_nr_waiters && n < max; i++)
+		fds[n++] = ulpd_waiters[i].fd;
+	return n;
+}
+
+void ulpd_client_gone(int fd)
+{
+	for (size_t i = 0; i < ulpd_nr_waiters; i++) {
+		if (ulpd_waiters[i].fd != fd)
+			continue;
+		/* the transition goes on, as in the kernel; only the wait ends */
+		close(fd);
+		ulpd_waiter_drop(i);
+		return;
+	}
+}
+
+int ulpd_tick(void)
+{
+	uint64_t now = ulp_now_us(), next = UINT64_MAX;
+
+	for (size_t i = 0; i < ulpd_nr_targets; i++) {
+		struct ulp_target *t = ulpd_targets[i];
+		struct ulp_pending_transition *pt = t->transition;
+
+		if (!pt || pt->next_attempt_us > now)
+			continue;
+		ulp_error_clear();
+		if (ulp_transition_work(t, ULPD_RETRY_BUDGET_MS, NULL) < 0 && ulp_target_alive(t))
+			fprintf(stderr, "ulpd: process %d: transition attempt failed: %s\n", t->pid,
+				ulp_last_error());
+		ulpd_schedule(t);
+		now = ulp_now_us();
+	}
+	ulpd_waiters_settle();
+	ulpd_targets_prune();
+	for (size_t i = 0; i < ulpd_nr_targets; i++)
+		if (ulpd_targets[i]->transition &&
+		    ulpd_targets[i]->transition->next_attempt_us < next)
+			next = ulpd_targets[i]->transition->next_attempt_us;
+	for (size_t i = 0; i < ulpd_nr_waiters; i++)
+		if (ulpd_waiters[i].deadline_us && ulpd_waiters[i].deadline_us < next)
+			next = ulpd_waiters[i].deadline_us;
+	if (next == UINT64_MAX)
+		return -1;
+	now = ulp_now_us();
+	return next <= now ? 0 : (int)((next - now + 999) / 1000);
+}
+
+static bool ulpd_get_bool(struct json_object *req, const char *key, bool dflt)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_boolean))
+		return dflt;
+	return json_object_get_boolean(v);
+}
+
+/* A transition result: the reply now, or NULL with fd kept until it is reached. */
+static struct json_object *ulpd_transition_reply(int ret, struct ulp_target *t, const char *name,
+						 bool to_patched, bool wait, long timeout_s,
+						 const struct ulp_transition_stats *stats, int fd)
+{
+	struct json_object *r;
+
+	if (ret < 0)
+		return ulpd_reply_error(ret, NULL);
+	if (ret != ULP_PENDING)
+		return ulpd_done_reply(t, name, to_patched, stats);
+	if (wait) {
+		ulpd_waiter_add(fd, t, name, to_patched, timeout_s, stats);
+		return NULL;
+	}
+	ulpd_schedule(t);
+	r = ulpd_reply_ok(
+		"patch '%s' is in %s transition in process %d; ulpd completes it in the background",
+		name, to_patched ? "patching" : "unpatching", t->pid);
+	json_object_object_add(r, "in_transition", json_object_new_boolean(1));
+	ulpd_add_stats(r, stats);
+	return r;
+}
+
+static struct json_object *ulpd_apply(struct json_object *req, uid_t uid, bool check_only, int fd)
 {
 	const char *path = ulpd_get_string(req, "patch");
 	struct ulp_apply_opts opts = { .check_only = check_only };
 	struct ulp_transition_stats stats = { 0 };
 	struct ulp_patch_info *info;
+	struct json_object *r;
 	struct ulp_target *t;
 	int64_t timeout = 0;
+	char name[256];
 	pid_t pid;
 	int ret;
 
@@ -167,74 +427,143 @@ static struct json_object *ulpd_apply(struct json_object *req, uid_t uid, bool c
 	ret = ulp_patch_check_file(path, &info);
 	if (ret < 0)
 		return ulpd_reply_error(ret, NULL);
-	if (check_only && !json_object_object_get_ex(req, "pid", NULL)) {
-		struct json_object *r = ulpd_reply_ok("patch '%s' (%s) is valid", info->name, path);
-
-		ulp_patch_info_free(info);
-		return r;
-	}
+	snprintf(name, sizeof(name), "%s", info->name);
 	ulp_patch_info_free(info);
+	if (check_only && !json_object_object_get_ex(req, "pid", NULL))
+		return ulpd_reply_ok("patch '%s' (%s) is valid", name, path);
 	ret = ulpd_get_pid(req, uid, &pid);
 	if (ret == 0)
 		ret = ulpd_target_get(pid, &t);
 	if (ret < 0)
 		return ulpd_reply_error(ret, NULL);
-	if (ulpd_get_int(req, "timeout", &timeout) == 0 && timeout > 0)
-		opts.timeout_ms = (int)(timeout > 86400 ? 86400000 : timeout * 1000);
+	ulpd_get_int(req, "timeout", &timeout);
+	if (timeout > 86400 * 365)
+		timeout = 86400 * 365;
 	ret = ulp_patch_apply(t, path, &opts, &stats);
 	if (ret < 0)
 		return ulpd_reply_error(ret, NULL);
-	if (check_only) {
-		ulp_patch_check_file(path, &info);
-		struct json_object *r = ulpd_reply_ok("patch '%s' can be applied to process %d",
-						      info ? info->name : "?", pid);
-		ulp_patch_info_free(info);
+	if (check_only)
+		return ulpd_reply_ok("patch '%s' can be applied to process %d", name, pid);
+	if (ret == ULP_ALREADY) {
+		r = ulpd_reply_ok("patch '%s' is already applied to process %d", name, pid);
+		ulpd_add_stats(r, &stats);
 		return r;
 	}
-	ulp_patch_check_file(path, &info);
-	{
-		const char *name = info ? info->name : "?";
-		struct json_object *r =
-			ret == 1 ? ulpd_reply_ok("patch '%s' is already applied to process %d",
-						 name, pid)
-				 : ulpd_reply_ok("applied patch '%s' to process %d", name, pid);
-
-		json_object_object_add(r, "longest_stop_us",
-				       json_object_new_int64((int64_t)stats.longest_stop_us));
-		json_object_object_add(r, "transition_us",
-				       json_object_new_int64((int64_t)stats.total_us));
-		ulp_patch_info_free(info);
-		return r;
-	}
+	return ulpd_transition_reply(ret, t, name, true, ulpd_get_bool(req, "wait", true),
+				     (long)timeout, &stats, fd);
 }
 
-static struct json_object *ulpd_revert(struct json_object *req, uid_t uid)
+/* The target of an operation on an applied patch: one ulpd already knows. */
+static int ulpd_known_target(struct json_object *req, uid_t uid, const char *name,
+			     struct ulp_target **out)
+{
+	pid_t pid;
+	int ret = ulpd_get_pid(req, uid, &pid);
+
+	if (ret < 0)
+		return ret;
+	ulpd_targets_prune();
+	*out = ulpd_target_lookup(pid);
+	if (*out)
+		return 0;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+	return ulp_errorf(-ENOENT, "patch '%s' is not applied to process %d", name, pid);
+}
+
+static struct json_object *ulpd_revert(struct json_object *req, uid_t uid, int fd)
 {
 	const char *name = ulpd_get_string(req, "name");
 	struct ulp_transition_stats stats = { 0 };
 	struct ulp_target *t;
-	pid_t pid;
 	int ret;
 
 	if (!name)
 		return ulpd_reply_error(ulp_errorf(-EINVAL, "missing \"name\""), NULL);
-	ret = ulpd_get_pid(req, uid, &pid);
+	ret = ulpd_known_target(req, uid, name, &t);
+	if (ret == 0)
+		ret = ulp_patch_revert(t, name, &stats);
 	if (ret < 0)
 		return ulpd_reply_error(ret, NULL);
-	ulpd_targets_prune();
-	t = ulpd_target_lookup(pid);
-	if (!t) {
-		if (kill(pid, 0) < 0 && errno == ESRCH)
-			return ulpd_reply_error(ulp_errorf(-ESRCH, "no such process: %d", pid),
-						NULL);
-		return ulpd_reply_error(
-			ulp_errorf(-ENOENT, "patch '%s' is not applied to process %d", name, pid),
-			NULL);
+	/* a waiting apply learns its transition was turned around */
+	ulpd_waiters_settle();
+	return ulpd_transition_reply(ret, t, name, false, ulpd_get_bool(req, "wait", true), 0,
+				     &stats, fd);
+}
+
+static struct json_object *ulpd_force(struct json_object *req, uid_t uid)
+{
+	const char *name = ulpd_get_string(req, "name");
+	struct ulp_target *t;
+	bool to_patched;
+	int ret;
+
+	if (!name)
+		return ulpd_reply_error(ulp_errorf(-EINVAL, "missing \"name\""), NULL);
+	ret = ulpd_known_target(req, uid, name, &t);
+	if (ret == 0 && !t->transition)
+		ret = ulp_errorf(-EINVAL, "no transition is in progress in process %d", t->pid);
+	if (ret < 0)
+		return ulpd_reply_error(ret, NULL);
+	to_patched = t->transition->patching;
+	ret = ulp_transition_force(t, name);
+	ulpd_waiters_settle();
+	if (ret < 0)
+		return ulpd_reply_error(ret, NULL);
+	return ulpd_reply_ok("forced patch '%s' to the %s state in process %d", name,
+			     to_patched ? "patched" : "unpatched", t->pid);
+}
+
+static struct json_object *ulpd_threads(struct json_object *req, uid_t uid)
+{
+	struct json_object *r, *threads = json_object_new_array(), *tr = NULL;
+	struct ulp_thread_info *ti = NULL;
+	struct ulp_target *t;
+	bool patched_now = false;
+	size_t nr = 0;
+	pid_t pid;
+	int ret = ulpd_get_pid(req, uid, &pid);
+
+	if (ret == 0)
+		ret = ulpd_target_get(pid, &t);
+	if (ret == 0)
+		ret = ulp_target_threads(t, &ti, &nr);
+	if (ret < 0) {
+		json_object_put(threads);
+		return ulpd_reply_error(ret, NULL);
 	}
-	ret = ulp_patch_revert(t, name, &stats);
-	if (ret < 0)
-		return ulpd_reply_error(ret, NULL);
-	return ulpd_reply_ok("reverted patch '%s' in process %d", name, pid);
+	for (size_t i = 0; i < t->nr_patches; i++)
+		patched_now |= t->patches[i]->enabled;
+	if (t->transition) {
+		tr = json_object_new_object();
+		json_object_object_add(tr, "patch",
+				       json_object_new_string(t->transition->ap->info->name));
+		json_object_object_add(tr, "direction",
+				       json_object_new_string(t->transition->patching
+								      ? "patching"
+								      : "unpatching"));
+	}
+	for (size_t i = 0; i < nr; i++) {
+		struct json_object *jt = json_object_new_object();
+		bool patched =
+			t->transition ? ti[i].switched == t->transition->patching : patched_now;
+
+		json_object_object_add(jt, "tid", json_object_new_int(ti[i].tid));
+		json_object_object_add(jt, "state",
+				       json_object_new_string(patched ? "patched" : "unpatched"));
+		if (t->transition && !ti[i].switched && ti[i].func) {
+			json_object_object_add(jt, "blocked_on",
+					       json_object_new_string(ti[i].func));
+			json_object_object_add(jt, "object", json_object_new_string(ti[i].object));
+		}
+		json_object_array_add(threads, jt);
+	}
+	free(ti);
+	r = ulpd_reply_ok("threads");
+	json_object_object_add(r, "pid", json_object_new_int(t->pid));
+	json_object_object_add(r, "transition", tr);
+	json_object_object_add(r, "threads", threads);
+	return r;
 }
 
 static char *ulpd_hex(uint64_t v)
@@ -333,6 +662,7 @@ static struct json_object *ulpd_log(struct json_object *req, uid_t uid)
 {
 	struct json_object *r, *lines = json_object_new_array();
 	struct ulp_target *t;
+	int64_t from;
 	pid_t pid;
 	int ret = ulpd_get_pid(req, uid, &pid);
 
@@ -342,14 +672,19 @@ static struct json_object *ulpd_log(struct json_object *req, uid_t uid)
 		json_object_put(lines);
 		return ulpd_reply_error(ret, NULL);
 	}
-	for (size_t i = 0; i < t->nr_log; i++)
+	ulp_target_refresh_log(t);
+	if (ulpd_get_int(req, "from", &from) < 0 || from < 0)
+		from = 0;
+	for (size_t i = (size_t)from; i < t->nr_log; i++)
 		json_object_array_add(lines, json_object_new_string(t->log[i]));
 	r = ulpd_reply_ok("log");
 	json_object_object_add(r, "lines", lines);
+	json_object_object_add(r, "next", json_object_new_int64((int64_t)t->nr_log));
+	json_object_object_add(r, "alive", json_object_new_boolean(ulp_target_alive(t)));
 	return r;
 }
 
-struct json_object *ulpd_handle_request(struct json_object *req, uid_t uid)
+struct json_object *ulpd_handle_request(struct json_object *req, uid_t uid, int fd)
 {
 	const char *cmd = ulpd_get_string(req, "cmd");
 
@@ -358,11 +693,15 @@ struct json_object *ulpd_handle_request(struct json_object *req, uid_t uid)
 		return ulpd_reply_error(ulp_errorf(-EINVAL, "malformed request: missing \"cmd\""),
 					NULL);
 	if (strcmp(cmd, "apply") == 0)
-		return ulpd_apply(req, uid, false);
+		return ulpd_apply(req, uid, false, fd);
 	if (strcmp(cmd, "check") == 0)
-		return ulpd_apply(req, uid, true);
+		return ulpd_apply(req, uid, true, fd);
 	if (strcmp(cmd, "revert") == 0)
-		return ulpd_revert(req, uid);
+		return ulpd_revert(req, uid, fd);
+	if (strcmp(cmd, "force") == 0)
+		return ulpd_force(req, uid);
+	if (strcmp(cmd, "threads") == 0)
+		return ulpd_threads(req, uid);
 	if (strcmp(cmd, "status") == 0)
 		return ulpd_status(req, uid);
 	if (strcmp(cmd, "log") == 0)

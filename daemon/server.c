@@ -126,16 +126,27 @@ static void ulpd_write_all(int fd, const char *s, size_t len)
 	}
 }
 
+void ulpd_send_reply(int fd, struct json_object *reply)
+{
+	const char *out = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
+
+	ulpd_write_all(fd, out, strlen(out));
+	ulpd_write_all(fd, "\n", 1);
+	json_object_put(reply);
+	close(fd);
+}
+
 static void ulpd_serve_client(int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct json_object *req = NULL, *reply;
 	char *line;
-	const char *out;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
 		return;
+	}
 	line = ulpd_read_line(fd);
 	if (line)
 		req = json_tokener_parse(line);
@@ -148,14 +159,14 @@ static void ulpd_serve_client(int fd)
 			json_object_new_string("malformed request: expected one JSON object"));
 		json_object_object_add(reply, "errno", json_object_new_int(EINVAL));
 	} else {
-		reply = ulpd_handle_request(req, cred.uid);
+		reply = ulpd_handle_request(req, cred.uid, fd);
 	}
-	out = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
-	ulpd_write_all(fd, out, strlen(out));
-	ulpd_write_all(fd, "\n", 1);
-	json_object_put(reply);
 	json_object_put(req);
+	if (reply)
+		ulpd_send_reply(fd, reply);
 }
+
+#define ULPD_MAX_WAITING 256
 
 int ulpd_serve(const struct ulpd_config *cfg)
 {
@@ -169,16 +180,30 @@ int ulpd_serve(const struct ulpd_config *cfg)
 	if (lfd < 0)
 		return 1;
 	while (!ulpd_stop) {
-		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
-		int cfd;
+		struct pollfd pfd[1 + ULPD_MAX_WAITING];
+		int fds[ULPD_MAX_WAITING], timeout = ulpd_tick(), n;
+		size_t nw = ulpd_waiting_fds(fds, ULPD_MAX_WAITING);
 
-		if (poll(&pfd, 1, 1000) <= 0)
+		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		for (size_t i = 0; i < nw; i++)
+			/* clients shut their side down after the request: only a full hang-up
+			 * counts */
+			pfd[1 + i] = (struct pollfd){ .fd = fds[i], .events = 0 };
+		if (timeout < 0 || timeout > 1000)
+			timeout = 1000;
+		n = poll(pfd, 1 + nw, timeout);
+		if (n <= 0)
 			continue;
-		cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (cfd < 0)
-			continue;
-		ulpd_serve_client(cfd);
-		close(cfd);
+		/* a client that stopped waiting (Ctrl-C): the transition goes on */
+		for (size_t i = 0; i < nw; i++)
+			if (pfd[1 + i].revents & (POLLHUP | POLLERR))
+				ulpd_client_gone(fds[i]);
+		if (pfd[0].revents & POLLIN) {
+			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (cfd >= 0)
+				ulpd_serve_client(cfd);
+		}
 	}
 	close(lfd);
 	unlink(cfg->socket_path);

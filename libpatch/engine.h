@@ -30,7 +30,10 @@ struct ulp_applied_func {
 struct ulp_applied_object {
 	const struct ulp_patch_object_info *info;
 	char *name; /* "main" or SONAME */
-	bool patched;
+	bool loaded; /* mapped in the target: its callbacks run, its functions resolve */
+	bool patched; /* its entries are redirected */
+	/* its pre_patch ran and succeeded: post_unpatch is owed (the kernel's rule) */
+	bool post_unpatch_enabled;
 	struct ulp_applied_func *funcs;
 	size_t nr_funcs;
 };
@@ -42,9 +45,35 @@ struct ulp_applied_patch {
 	uint64_t bias; /* load bias of the patch in the target */
 	bool enabled;
 	bool in_transition;
-	unsigned char gen; /* generation of its last transition (codegen.h) */
+	/* a transition was forced: a thread may still run code of this patch */
+	bool forced;
+	unsigned char gen; /* generation of its dispatch in use (codegen.h) */
+	unsigned char entries; /* where its entries lead now: enum ulp_entry_to (patch.h) */
 	struct ulp_applied_object *objs;
 	size_t nr_objs;
+};
+
+/* One thread as the last check of a transition saw it. */
+struct ulp_thread_info {
+	pid_t tid;
+	bool switched;
+	uint64_t fs_base; /* 0 if never seen stopped */
+	uint64_t blocker; /* pc of the frame that kept it back, 0 if none */
+	const char *func, *object; /* the function being changed there (names of the patch) */
+};
+
+/* The transition in progress in a process (at most one, as in the kernel). */
+struct ulp_pending_transition {
+	struct ulp_applied_patch *ap;
+	bool patching; /* direction: to the patched state */
+	unsigned char to_state; /* the generation threads switch to */
+	uint64_t start_us;
+	unsigned attempts;
+	/* ulpd's schedule for the next attempt */
+	uint64_t next_attempt_us;
+	unsigned retry_ms;
+	struct ulp_thread_info *threads;
+	size_t nr_threads;
 };
 
 struct ulp_target {
@@ -60,6 +89,7 @@ struct ulp_target {
 	bool stop_all_logged; /* the event log says code changes stop all */
 	struct ulp_applied_patch **patches; /* in apply order: stack order */
 	size_t nr_patches;
+	struct ulp_pending_transition *transition; /* NULL when none is in progress */
 	/* event log: lines, oldest first */
 	char **log;
 	size_t nr_log;
@@ -79,8 +109,16 @@ struct ulp_slot_page {
 
 struct ulp_apply_opts {
 	bool check_only; /* validate against the target; change nothing */
-	int timeout_ms; /* transition timeout; 0 = default */
+	int budget_ms; /* how long the first attempt checks threads; 0 = ULP_ATTEMPT_MS */
 };
+
+/* How long one attempt at a transition keeps checking threads, by default. */
+#define ULP_ATTEMPT_MS 200
+
+/* Results of ulp_patch_apply(), ulp_patch_revert(), ulp_transition_work(). */
+#define ULP_DONE 0 /* the asked-for state is reached */
+#define ULP_ALREADY 1 /* apply: a patch of that name is applied already */
+#define ULP_PENDING 2 /* in transition: call ulp_transition_work() again later */
 
 struct ulp_transition_stats {
 	uint64_t longest_stop_us; /* longest any thread was stopped at once */
@@ -105,16 +143,54 @@ void ulp_target_log(struct ulp_target *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
- * Apply the patch file at path.  Returns 0 when applied, 1 when a patch of
- * that name is already applied (nothing changed), or a negative errno with a
- * message.  On any error the target is left as it was (beyond the runtime,
- * which may stay loaded once the validation passed).
+ * Apply the patch file at path: ULP_DONE when applied, ULP_PENDING when its
+ * transition goes on, ULP_ALREADY when a patch of that name is applied
+ * (applying a patch being reverted reverses that transition), or a negative
+ * errno with a message; -EBUSY while another patch is in transition.  On
+ * any error the target is left as it was (beyond the runtime, which may
+ * stay loaded once the validation passed).
  */
 int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_apply_opts *opts,
 		    struct ulp_transition_stats *stats);
 
-/* Revert the named patch.  -ENOENT if it is not applied. */
+/*
+ * Revert the named patch: ULP_DONE or ULP_PENDING.  Reverting the patch in
+ * a patching transition reverses it.  -ENOENT if it is not applied,
+ * -EBUSY while another patch is in transition.
+ */
 int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transition_stats *stats);
+
+/*
+ * One attempt at the transition in progress: attach, check threads for up
+ * to budget_ms, complete it if every thread switched, detach.  ULP_DONE
+ * (also when none is in progress), ULP_PENDING, or -errno.
+ */
+int ulp_transition_work(struct ulp_target *t, int budget_ms, struct ulp_transition_stats *stats);
+
+/*
+ * Switch the remaining threads of the named patch's transition without
+ * checking their stacks, and complete it (unsafe, as in the kernel).  The
+ * patch is then never unloaded from the target.
+ */
+int ulp_transition_force(struct ulp_target *t, const char *name);
+
+/*
+ * "thread N is in function 'f' of object 'o'; ..." for every thread the
+ * last attempt found blocking; returns how many.
+ */
+size_t ulp_transition_blockers(const struct ulp_target *t, char *buf, size_t size);
+
+/*
+ * Every thread of the process as the transition in progress sees it (all
+ * switched when there is none).
+ */
+int ulp_target_threads(struct ulp_target *t, struct ulp_thread_info **out, size_t *nr);
+
+/* Drop the transition record (it completed). */
+void ulp_target_end_transition(struct ulp_target *t);
+
+/* Remove from the target's list without freeing. */
+void ulp_target_remove_patch_keep(struct ulp_target *t, struct ulp_applied_patch *ap);
 
 /* Validate a patch file alone (no target). */
 int ulp_patch_check_file(const char *path, struct ulp_patch_info **out);

@@ -437,3 +437,18 @@ void ulp_runtime_drain_log(struct ulp_target *t, struct ulp_process *p)
 	free(ring);
 	t->rt_log_seen = head;
 }
+
+void ulp_target_refresh_log(struct ulp_target *t)
+{
+	struct ulp_process p = { .pid = t->pid };
+	char path[64];
+
+	if (!t->rt_info || !ulp_target_alive(t))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+	p.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p.mem_fd < 0)
+		return;
+	ulp_runtime_drain_log(t, &p);
+	close(p.mem_fd);
+}

@@ -34,5 +34,7 @@ int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, c
 
 /* Move lines ulp_log() wrote in the target into the target's event log. */
 void ulp_runtime_drain_log(struct ulp_target *t, struct ulp_process *p);
+/* The same without being attached (ulpd between operations). */
+void ulp_target_refresh_log(struct ulp_target *t);
 
 #endif

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Applying and reverting one patch in one process: validation first (so a
- * refused patch leaves the target untouched), then runtime, patch load,
- * slots, and a per-thread transition.
+ * The code side of one patch in one process: validation (so a refused patch
+ * leaves the target untouched), loading it, slots, and where function
+ * entries lead.  core.c decides when each step happens.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,10 +24,10 @@
 #include "rt_abi.h"
 #include "slot.h"
 #include "symbols.h"
+#include "patch.h"
 #include "transition.h"
 #include "unwind.h"
 
-#define ULP_DEFAULT_TIMEOUT_MS 60000
 #define ULP_CODE_READ_MAX 65536
 /* How long threads found inside a slot after a revert may take to leave it. */
 #define ULP_SLOT_LEAVE_MS 5000
@@ -40,7 +40,7 @@ int ulp_patch_check_file(const char *path, struct ulp_patch_info **out)
 	return ulp_patch_info_read(path, out);
 }
 
-static const char *ulp_obj_name(const struct ulp_patch_object_info *o)
+const char *ulp_obj_name(const struct ulp_patch_object_info *o)
 {
 	return o->name ? o->name : "main";
 }
@@ -102,9 +102,50 @@ static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct 
 	return 0;
 }
 
+/*
+ * Resolve and check the functions of one object of ap, mapped in the
+ * target; nothing in the target changes.
+ */
+int ulp_object_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
+		       struct ulp_applied_patch *ap, struct ulp_applied_object *os)
+{
+	const struct ulp_patch_object_info *oi = os->info;
+	const struct ulp_object_map *map = ulp_symbols_find_object(syms, oi->name);
+	int ret = 0;
+
+	if (!map)
+		return ulp_errorf(-ENOENT, "object '%s' is not loaded in process %d", os->name,
+				  p->pid);
+	if (oi->build_id && (!map->build_id || strcmp(oi->build_id, map->build_id) != 0))
+		return ulp_errorf(
+			-ENOEXEC,
+			"build-id mismatch for object '%s': patch '%s' is for %s, process %d has %s",
+			os->name, ap->info->name, oi->build_id, p->pid,
+			map->build_id ? map->build_id : "none");
+	os->funcs = calloc(oi->nr_funcs ? oi->nr_funcs : 1, sizeof(*os->funcs));
+	if (!os->funcs)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	os->nr_funcs = oi->nr_funcs;
+	for (size_t f = 0; f < oi->nr_funcs && ret == 0; f++)
+		ret = ulp_prepare_func(t, p, syms, oi, &oi->funcs[f], &os->funcs[f]);
+	if (ret < 0) {
+		ulp_object_forget_funcs(os);
+		return ret;
+	}
+	os->loaded = true;
+	return 0;
+}
+
+void ulp_object_forget_funcs(struct ulp_applied_object *os)
+{
+	free(os->funcs);
+	os->funcs = NULL;
+	os->nr_funcs = 0;
+}
+
 /* Resolve and check everything; nothing in the target changes. */
-static int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
-			     struct ulp_patch_info *info, struct ulp_applied_patch **out)
+int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
+		      struct ulp_patch_info *info, struct ulp_applied_patch **out)
 {
 	struct ulp_applied_patch *ap = calloc(1, sizeof(*ap));
 	int ret = 0;
@@ -121,7 +162,6 @@ static int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct
 	for (size_t o = 0; o < info->nr_objs && ret == 0; o++) {
 		const struct ulp_patch_object_info *oi = &info->objs[o];
 		struct ulp_applied_object *os = &ap->objs[o];
-		const struct ulp_object_map *map = ulp_symbols_find_object(syms, oi->name);
 
 		os->info = oi;
 		os->name = strdup(ulp_obj_name(oi));
@@ -129,25 +169,9 @@ static int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct
 			ret = ulp_errorf(-ENOMEM, "out of memory");
 			break;
 		}
-		if (!map)
+		if (!ulp_symbols_find_object(syms, oi->name))
 			continue; /* not loaded: patched when it comes (dlopen) */
-		if (oi->build_id && (!map->build_id || strcmp(oi->build_id, map->build_id) != 0)) {
-			ret = ulp_errorf(
-				-ENOEXEC,
-				"build-id mismatch for object '%s': patch '%s' is for %s, process %d has %s",
-				os->name, info->name, oi->build_id, p->pid,
-				map->build_id ? map->build_id : "none");
-			break;
-		}
-		os->funcs = calloc(oi->nr_funcs ? oi->nr_funcs : 1, sizeof(*os->funcs));
-		if (!os->funcs) {
-			ret = ulp_errorf(-ENOMEM, "out of memory");
-			break;
-		}
-		os->nr_funcs = oi->nr_funcs;
-		for (size_t f = 0; f < oi->nr_funcs && ret == 0; f++)
-			ret = ulp_prepare_func(t, p, syms, oi, &oi->funcs[f], &os->funcs[f]);
-		os->patched = true;
+		ret = ulp_object_prepare(t, p, syms, ap, os);
 	}
 	if (ret < 0) {
 		ap->info = NULL; /* the caller still owns info */
@@ -157,11 +181,6 @@ static int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct
 	*out = ap;
 	return 0;
 }
-
-#define ULP_FOR_EACH_FUNC(ap, fs)                                                                  \
-	for (size_t _o = 0; _o < (ap)->nr_objs; _o++)                                              \
-		for (struct ulp_applied_func *fs = (ap)->objs[_o].funcs;                           \
-		     fs && fs < (ap)->objs[_o].funcs + (ap)->objs[_o].nr_funcs; fs++)
 
 /*
  * The range of replaced functions of the object with the most of them: the
@@ -220,8 +239,8 @@ static bool ulp_plan_placement(struct ulp_process *p, const struct ulp_applied_p
 	return ok;
 }
 
-static int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p,
-				struct ulp_applied_patch *ap, const char *path)
+int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap,
+			 const char *path)
 {
 	uint64_t scratch = t->rt_info + offsetof(struct ulp_rt_info, scratch);
 	uint64_t fn, handle, args[3] = { scratch, 0, 0 };
@@ -261,8 +280,8 @@ static int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p,
 	return ulp_mem_read_u64(p, handle, &ap->bias);
 }
 
-static int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
-				  struct ulp_applied_patch *ap)
+int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
+			   struct ulp_applied_patch *ap)
 {
 	uint64_t fn_unload, ret;
 	int rc;
@@ -276,8 +295,7 @@ static int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
 	return rc;
 }
 
-static void ulp_release_slots(struct ulp_target *t, struct ulp_process *p,
-			      struct ulp_applied_patch *ap)
+void ulp_release_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap)
 {
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
@@ -287,8 +305,7 @@ static void ulp_release_slots(struct ulp_target *t, struct ulp_process *p,
 	}
 }
 
-static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
-			   struct ulp_applied_patch *ap)
+int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap)
 {
 	int ret;
 
@@ -296,6 +313,9 @@ static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
 	{
 		uint8_t slot[ULP_SLOT_SIZE], *code;
 		size_t len = fs->old_size ? fs->old_size : 16;
+
+		if (fs->slot)
+			continue;
 
 		fs->new_addr = ap->bias + fs->info->new_func;
 		fs->new_size = fs->info->new_size ? fs->info->new_size : 1;
@@ -333,7 +353,7 @@ static int ulp_build_slots(struct ulp_target *t, struct ulp_process *p,
 	return 0;
 }
 
-static size_t ulp_patch_nr_funcs(const struct ulp_applied_patch *ap)
+size_t ulp_patch_nr_funcs(const struct ulp_applied_patch *ap)
 {
 	size_t n = 0;
 
@@ -342,13 +362,37 @@ static size_t ulp_patch_nr_funcs(const struct ulp_applied_patch *ap)
 	return n;
 }
 
-/* Where an entry jump leads, or the original bytes. */
-enum ulp_entry_to {
-	ULP_ENTRY_PATCHING, /* the slot's patching dispatch */
-	ULP_ENTRY_UNPATCHING, /* the slot's unpatching dispatch */
-	ULP_ENTRY_STEADY, /* the new function (directly if in reach) */
-	ULP_ENTRY_ORIGINAL, /* the function's own bytes */
-};
+/* The bytes an entry gets to lead to `to`. */
+static int ulp_entry_poke_of(const struct ulp_applied_func *fs, enum ulp_entry_to to,
+			     struct ulp_poke *k)
+{
+	uint64_t dest = 0;
+
+	k->addr = fs->prologue.patch_addr;
+	k->len = ULP_JMP_REL32_LEN;
+	switch (to) {
+	case ULP_ENTRY_PATCHING:
+		dest = fs->slot + ULP_SLOT_DISPATCH_OFF;
+		break;
+	case ULP_ENTRY_UNPATCHING:
+		dest = fs->slot + ULP_SLOT_UNPATCH_OFF;
+		break;
+	case ULP_ENTRY_STEADY:
+		/* Within reach, a patched call costs one direct jump. */
+		dest = fs->direct ? fs->new_addr : fs->slot + ULP_SLOT_STEADY_OFF;
+		break;
+	case ULP_ENTRY_ORIGINAL:
+		/* the trampoline runs the original first instructions */
+		memcpy(k->bytes, fs->prologue.orig, k->len);
+		k->emulate_to = fs->prologue.tramp_addr;
+		return 0;
+	}
+	k->emulate_to = dest;
+	if (ulp_encode_jmp_rel32(k->addr, dest, k->bytes) < 0)
+		return ulp_errorf(-ERANGE, "0x%llx out of reach of 0x%llx",
+				  (unsigned long long)dest, (unsigned long long)k->addr);
+	return 0;
+}
 
 static int ulp_entry_pokes(struct ulp_applied_patch *ap, enum ulp_entry_to to,
 			   struct ulp_poke **out, size_t *nr)
@@ -361,37 +405,30 @@ static int ulp_entry_pokes(struct ulp_applied_patch *ap, enum ulp_entry_to to,
 	n = 0;
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
-		struct ulp_poke *k = &pk[n++];
-		uint64_t dest = 0;
+		int ret = ulp_entry_poke_of(fs, to, &pk[n++]);
 
-		k->addr = fs->prologue.patch_addr;
-		k->len = ULP_JMP_REL32_LEN;
-		switch (to) {
-		case ULP_ENTRY_PATCHING:
-			dest = fs->slot + ULP_SLOT_DISPATCH_OFF;
-			break;
-		case ULP_ENTRY_UNPATCHING:
-			dest = fs->slot + ULP_SLOT_UNPATCH_OFF;
-			break;
-		case ULP_ENTRY_STEADY:
-			/* Within reach, a patched call costs one direct jump. */
-			dest = fs->direct ? fs->new_addr : fs->slot + ULP_SLOT_STEADY_OFF;
-			break;
-		case ULP_ENTRY_ORIGINAL:
-			/* the trampoline runs the original first instructions */
-			memcpy(k->bytes, fs->prologue.orig, k->len);
-			k->emulate_to = fs->prologue.tramp_addr;
-			continue;
-		}
-		k->emulate_to = dest;
-		if (ulp_encode_jmp_rel32(k->addr, dest, k->bytes) < 0) {
+		if (ret < 0) {
 			free(pk);
-			return ulp_errorf(-ERANGE, "0x%llx out of reach of 0x%llx",
-					  (unsigned long long)dest, (unsigned long long)k->addr);
+			return ret;
 		}
 	}
 	*out = pk;
 	*nr = n;
+	return 0;
+}
+
+int ulp_object_entries_write(struct ulp_process *p, struct ulp_applied_object *os,
+			     enum ulp_entry_to to)
+{
+	for (size_t f = 0; f < os->nr_funcs; f++) {
+		struct ulp_poke k = { 0 };
+		int ret = ulp_entry_poke_of(&os->funcs[f], to, &k);
+
+		if (ret == 0)
+			ret = ulp_mem_write(p, k.addr, k.bytes, k.len);
+		if (ret < 0)
+			return ret;
+	}
 	return 0;
 }
 
@@ -505,8 +542,8 @@ static int ulp_entry_ranges(struct ulp_applied_patch *ap, bool slots, struct ulp
  * Going to the patching dispatch moves threads out of the displaced bytes
  * first; if that fails, nothing changed.
  */
-static int ulp_entries_poke(struct ulp_target *t, struct ulp_process *p,
-			    struct ulp_applied_patch *ap, enum ulp_entry_to to)
+int ulp_entries_poke(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap,
+		     enum ulp_entry_to to)
 {
 	struct ulp_visit v = { .fn = ulp_move_out_of_displaced, .arg = ap };
 	struct ulp_addr_range *ranges = NULL;
@@ -532,7 +569,7 @@ static int ulp_entries_poke(struct ulp_target *t, struct ulp_process *p,
  * Once the original bytes are back, no thread enters a slot; wait for those
  * inside to leave (moving them to the original code where they can be).
  */
-static int ulp_threads_leave_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
+int ulp_threads_leave_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
 {
 	struct ulp_visit v = { .fn = ulp_move_out_of_slot, .arg = ap };
 	struct ulp_addr_range *ranges;
@@ -547,8 +584,8 @@ static int ulp_threads_leave_slots(struct ulp_process *p, struct ulp_applied_pat
 }
 
 /* Write the unpatching dispatch of every slot for generation gen; no thread runs it yet. */
-static int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
-				      struct ulp_applied_patch *ap, unsigned char gen)
+int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
+			       struct ulp_applied_patch *ap, unsigned char gen)
 {
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
@@ -563,8 +600,8 @@ static int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *
 	return 0;
 }
 
-static int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct ulp_addr_range **out,
-			   size_t *nr)
+int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct ulp_addr_range **out,
+		    size_t *nr)
 {
 	size_t n = 0, cap = 2 * ulp_patch_nr_funcs(ap);
 	struct ulp_addr_range *r = calloc(cap ? cap : 1, sizeof(*r));
@@ -589,262 +626,4 @@ static int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct u
 	*out = r;
 	*nr = n;
 	return 0;
-}
-
-/*
- * Start a transition to gen: threads created from now on start switched,
- * then the entries go to a dispatch.  On failure the generation is given
- * back and nothing changed.
- */
-static int ulp_transition_begin(struct ulp_transition *tr, struct ulp_applied_patch *ap,
-				enum ulp_entry_to to)
-{
-	unsigned char prev = (unsigned char)(tr->to_state - 1);
-	int ret = ulp_transition_start(tr);
-
-	if (ret == 0)
-		ret = ulp_entries_poke(tr->target, tr->proc, ap, to);
-	if (ret < 0)
-		ulp_mem_write(tr->proc, tr->target->tls_init, &prev, 1);
-	return ret;
-}
-
-/* Unpatching transition, both for revert and for reversing a failed apply. */
-static int ulp_transition_unpatch(struct ulp_target *t, struct ulp_process *p,
-				  struct ulp_unwinder *unw, struct ulp_applied_patch *ap,
-				  bool started, struct ulp_transition_stats *stats)
-{
-	struct ulp_transition tr = { .target = t, .proc = p, .unw = unw, .stats = stats };
-	struct ulp_addr_range *busy;
-	int ret;
-
-	ret = ulp_busy_ranges(ap, false, &busy, &tr.nr_busy);
-	if (ret < 0)
-		return ret;
-	tr.busy = busy;
-	if (!started) {
-		ret = ulp_transition_next_gen(t, p, &tr.to_state);
-		if (ret == 0)
-			ret = ulp_unpatch_dispatch_write(t, p, ap, tr.to_state);
-		if (ret == 0)
-			ret = ulp_transition_begin(&tr, ap, ULP_ENTRY_UNPATCHING);
-		if (ret < 0)
-			goto out;
-		ap->gen = tr.to_state;
-	} else {
-		/*
-		 * Reversal: the patching dispatch stays; threads that never
-		 * switched hold the previous generation and stay on the old side.
-		 */
-		tr.to_state = (unsigned char)(ap->gen - 1);
-		ret = ulp_transition_start(&tr);
-		if (ret < 0)
-			goto out;
-	}
-	ap->in_transition = true;
-	ulp_target_log(t, "ulp: '%s': starting unpatching transition", ap->info->name);
-	ret = ulp_transition_run(&tr, ULP_DEFAULT_TIMEOUT_MS * 10);
-	if (ret < 0)
-		goto out;
-	ulp_target_log(t, "ulp: '%s': completing unpatching transition", ap->info->name);
-	ret = ulp_entries_poke(t, p, ap, ULP_ENTRY_ORIGINAL);
-	if (ret < 0)
-		goto out;
-	ap->in_transition = false;
-	ap->enabled = false;
-	if (ulp_threads_leave_slots(p, ap) == 0) {
-		ulp_release_slots(t, p, ap);
-		ulp_unload_from_target(t, p, ap);
-	} else {
-		/* Never unmap code a thread may still run: a few bytes stay. */
-		ulp_target_log(t, "ulp: '%s': a thread stays inside its slots; they stay mapped",
-			       ap->info->name);
-	}
-	ulp_target_log(t, "ulp: '%s': unpatching complete", ap->info->name);
-out:
-	free(busy);
-	return ret;
-}
-
-static int ulp_attach(struct ulp_target *t, struct ulp_process **p)
-{
-	int ret;
-
-	if (!ulp_target_alive(t))
-		return ulp_errorf(-ESRCH, "no such process: %d (it exited)", t->pid);
-	ret = ulp_process_attach(t->pid, p);
-	if (ret < 0)
-		return ret;
-	(*p)->own_tid = t->worker_tid;
-	return 0;
-}
-
-/*
- * The longest stop counts every stop of the operation: runtime injection,
- * transition and detach, all but those of ulp's own worker thread.
- */
-static void ulp_detach(struct ulp_target *t, struct ulp_process *p,
-		       struct ulp_transition_stats *stats)
-{
-	ulp_runtime_drain_log(t, p);
-	ulp_process_detach(p);
-	if (stats && p->longest_stop_us > stats->longest_stop_us)
-		stats->longest_stop_us = p->longest_stop_us;
-	ulp_process_free(p);
-}
-
-static int ulp_exit_error(struct ulp_target *t, struct ulp_process *p, int ret)
-{
-	if (p->exited || !ulp_target_alive(t))
-		return ulp_errorf(-ESRCH, "process %d exited during the operation", t->pid);
-	return ret;
-}
-
-int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_apply_opts *opts,
-		    struct ulp_transition_stats *stats)
-{
-	struct ulp_transition tr = { .target = t, .stats = stats };
-	struct ulp_addr_range *busy = NULL;
-	struct ulp_applied_patch *ap = NULL;
-	struct ulp_symbols *syms = NULL;
-	struct ulp_patch_info *info;
-	struct ulp_unwinder *unw = NULL;
-	struct ulp_process *p = NULL;
-	int timeout = opts && opts->timeout_ms ? opts->timeout_ms : ULP_DEFAULT_TIMEOUT_MS;
-	int ret;
-
-	ret = ulp_patch_info_read(path, &info);
-	if (ret < 0)
-		return ret;
-	if (ulp_target_find_patch(t, info->name)) {
-		ulp_patch_info_free(info);
-		return 1;
-	}
-	ret = ulp_attach(t, &p);
-	if (ret < 0) {
-		ulp_patch_info_free(info);
-		return ret;
-	}
-	ret = ulp_symbols_open(t->pid, &syms);
-	if (ret == 0 && !ulp_symbols_find_object(syms, "libc.so.6"))
-		ret = ulp_errorf(
-			-ENOTSUP,
-			"process %d is statically linked (no libc.so.6 mapped); ulp patches dynamically linked programs only",
-			t->pid);
-	if (ret == 0)
-		ret = ulp_patch_prepare(t, p, syms, info, &ap);
-	if (ret < 0) {
-		ulp_patch_info_free(info);
-		goto out;
-	}
-	if (opts && opts->check_only)
-		goto out; /* ap owns info and is freed there */
-	ap->path = strdup(path);
-	ret = ulp_runtime_ensure(t, p, &syms);
-	if (ret == 0)
-		ret = ulp_load_into_target(t, p, ap, path);
-	if (ret == 0)
-		ret = ulp_transition_next_gen(t, p, &ap->gen);
-	if (ret == 0)
-		ret = ulp_build_slots(t, p, ap);
-	if (ret == 0)
-		ret = ulp_unwinder_create(t->pid, &unw);
-	if (ret == 0)
-		ret = ulp_busy_ranges(ap, true, &busy, &tr.nr_busy);
-	if (ret < 0)
-		goto undo;
-	tr.proc = p;
-	tr.unw = unw;
-	tr.busy = busy;
-	ulp_target_log(t, "ulp: enabling patch '%s'", info->name);
-	ulp_target_log(t, "ulp: '%s': initializing patching transition", info->name);
-	tr.to_state = ap->gen;
-	ret = ulp_transition_begin(&tr, ap, ULP_ENTRY_PATCHING);
-	if (ret < 0) {
-		/* No entry jump landed. */
-		goto undo;
-	}
-	ap->enabled = true;
-	ap->in_transition = true;
-	ulp_target_log(t, "ulp: '%s': starting patching transition", info->name);
-	ret = ulp_transition_run(&tr, timeout);
-	if (ret < 0) {
-		char why[1024];
-
-		snprintf(why, sizeof(why), "%s", ulp_last_error());
-		if (p->exited) {
-			ret = ulp_exit_error(t, p, ret);
-			goto drop;
-		}
-		ulp_target_log(t, "ulp: '%s': reversing transition from patching to unpatching",
-			       info->name);
-		if (ulp_transition_unpatch(t, p, unw, ap, true, NULL) < 0)
-			goto drop; /* slots stay mapped: never unmap code a thread may run */
-		ulp_applied_patch_destroy(ap);
-		ap = NULL;
-		ret = ulp_errorf(ret, "patch '%s' reverted: %s", info->name, why);
-		goto out;
-	}
-	ulp_target_log(t, "ulp: '%s': completing patching transition", info->name);
-	ret = ulp_entries_poke(t, p, ap, ULP_ENTRY_STEADY);
-	if (ret < 0)
-		goto drop;
-	ap->in_transition = false;
-	ulp_target_log(t, "ulp: '%s': patching complete", info->name);
-	ret = ulp_target_add_patch(t, ap);
-	if (ret < 0)
-		goto drop;
-	ap = NULL;
-	goto out;
-undo:
-	ret = ulp_exit_error(t, p, ret);
-	/* a thread that hit an entry while it changed may be inside a slot */
-	if (!p->exited && ulp_threads_leave_slots(p, ap) == 0) {
-		ulp_release_slots(t, p, ap);
-		ulp_unload_from_target(t, p, ap);
-	}
-	ulp_applied_patch_destroy(ap);
-	ap = NULL;
-	goto out;
-drop:
-	/* Keep the state we have so a later revert can still clean up. */
-	ret = ulp_exit_error(t, p, ret);
-	if (ap && !p->exited && ulp_target_add_patch(t, ap) == 0)
-		ap = NULL;
-	ulp_applied_patch_destroy(ap);
-	ap = NULL;
-out:
-	if (ap)
-		ulp_applied_patch_destroy(ap);
-	free(busy);
-	ulp_unwinder_destroy(unw);
-	ulp_symbols_close(syms);
-	ulp_detach(t, p, stats);
-	return ret;
-}
-
-int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transition_stats *stats)
-{
-	struct ulp_applied_patch *ap = ulp_target_find_patch(t, name);
-	struct ulp_unwinder *unw = NULL;
-	struct ulp_process *p;
-	int ret;
-
-	if (!ap)
-		return ulp_errorf(-ENOENT, "patch '%s' is not applied to process %d", name, t->pid);
-	ret = ulp_attach(t, &p);
-	if (ret < 0)
-		return ret;
-	ret = ulp_unwinder_create(t->pid, &unw);
-	if (ret == 0) {
-		ulp_target_log(t, "ulp: '%s': initializing unpatching transition", name);
-		ret = ulp_transition_unpatch(t, p, unw, ap, false, stats);
-	}
-	if (ret == 0)
-		ulp_target_remove_patch(t, ap);
-	else
-		ret = ulp_exit_error(t, p, ret);
-	ulp_unwinder_destroy(unw);
-	ulp_detach(t, p, stats);
-	return ret;
 }

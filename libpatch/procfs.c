@@ -2,6 +2,7 @@
 #include "procfs.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,5 +70,46 @@ int ulp_proc_maps_read(pid_t pid, struct ulp_map_area **out, size_t *nr)
 	fclose(f);
 	*out = areas;
 	*nr = n;
+	return 0;
+}
+
+static int ulp_pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int ulp_proc_tasks(pid_t pid, pid_t **out, size_t *nr)
+{
+	char path[64];
+	struct dirent *de;
+	pid_t *tids = NULL, *n;
+	size_t cnt = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+	while ((de = readdir(d))) {
+		long tid = strtol(de->d_name, NULL, 10);
+
+		if (tid <= 0)
+			continue;
+		n = realloc(tids, (cnt + 1) * sizeof(*n));
+		if (!n) {
+			closedir(d);
+			free(tids);
+			return ulp_errorf(-ENOMEM, "out of memory");
+		}
+		tids = n;
+		tids[cnt++] = (pid_t)tid;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(tids, cnt, sizeof(*tids), ulp_pid_cmp);
+	*out = tids;
+	*nr = cnt;
 	return 0;
 }

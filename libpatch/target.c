@@ -80,11 +80,21 @@ void ulp_target_free(struct ulp_target *t)
 	for (size_t i = 0; i < t->nr_patches; i++)
 		ulp_applied_patch_free(t->patches[i]);
 	free(t->patches);
+	ulp_target_end_transition(t);
 	for (size_t i = 0; i < t->nr_log; i++)
 		free(t->log[i]);
 	free(t->log);
 	free(t->slot_pages);
 	free(t);
+}
+
+void ulp_target_end_transition(struct ulp_target *t)
+{
+	if (!t->transition)
+		return;
+	free(t->transition->threads);
+	free(t->transition);
+	t->transition = NULL;
 }
 
 struct ulp_applied_patch *ulp_target_find_patch(struct ulp_target *t, const char *name)
@@ -116,7 +126,7 @@ void ulp_target_log(struct ulp_target *t, const char *fmt, ...)
 	t->log[t->nr_log++] = line;
 }
 
-void ulp_target_remove_patch(struct ulp_target *t, struct ulp_applied_patch *ap)
+void ulp_target_remove_patch_keep(struct ulp_target *t, struct ulp_applied_patch *ap)
 {
 	for (size_t i = 0; i < t->nr_patches; i++) {
 		if (t->patches[i] != ap)
@@ -124,9 +134,14 @@ void ulp_target_remove_patch(struct ulp_target *t, struct ulp_applied_patch *ap)
 		memmove(&t->patches[i], &t->patches[i + 1],
 			(t->nr_patches - i - 1) * sizeof(t->patches[0]));
 		t->nr_patches--;
-		ulp_applied_patch_free(ap);
 		return;
 	}
+}
+
+void ulp_target_remove_patch(struct ulp_target *t, struct ulp_applied_patch *ap)
+{
+	ulp_target_remove_patch_keep(t, ap);
+	ulp_applied_patch_free(ap);
 }
 
 int ulp_target_add_patch(struct ulp_target *t, struct ulp_applied_patch *ap)

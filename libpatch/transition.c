@@ -9,6 +9,7 @@
 #include "codegen.h"
 #include "error.h"
 #include "memory.h"
+#include "patch.h"
 #include "process.h"
 #include "unwind.h"
 
@@ -40,6 +41,89 @@ int ulp_transition_start(struct ulp_transition *tr)
 {
 	/* New threads copy the TLS init image: make them start switched. */
 	return ulp_mem_write(tr->proc, tr->target->tls_init, &tr->to_state, 1);
+}
+
+static struct ulp_thread_info *ulp_thread_info_get(struct ulp_pending_transition *pt, pid_t tid)
+{
+	struct ulp_thread_info *n;
+
+	for (size_t i = 0; i < pt->nr_threads; i++)
+		if (pt->threads[i].tid == tid)
+			return &pt->threads[i];
+	n = realloc(pt->threads, (pt->nr_threads + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	pt->threads = n;
+	n = &pt->threads[pt->nr_threads++];
+	*n = (struct ulp_thread_info){ .tid = tid };
+	return n;
+}
+
+/* Which function being changed holds pc (names owned by the patch). */
+static void ulp_blocker_name(const struct ulp_applied_patch *ap, uint64_t pc,
+			     struct ulp_thread_info *ti)
+{
+	ti->func = ti->object = NULL;
+	for (size_t o = 0; o < ap->nr_objs; o++) {
+		const struct ulp_applied_object *os = &ap->objs[o];
+
+		for (size_t f = 0; f < os->nr_funcs; f++) {
+			const struct ulp_applied_func *fs = &os->funcs[f];
+			const struct ulp_prologue *pr = &fs->prologue;
+
+			if ((pc >= fs->old_addr &&
+			     pc < fs->old_addr + (fs->old_size ? fs->old_size : 1)) ||
+			    (pc >= pr->tramp_addr && pc < pr->tramp_addr + pr->tramp_len) ||
+			    (pc >= fs->new_addr && pc < fs->new_addr + fs->new_size)) {
+				ti->func = fs->info->old_name;
+				ti->object = os->name;
+				return;
+			}
+		}
+	}
+}
+
+static void ulp_transition_note(struct ulp_transition *tr, const struct ulp_thread *th,
+				bool switched, uint64_t blocker)
+{
+	struct ulp_thread_info *ti;
+
+	if (!tr->pending)
+		return;
+	ti = ulp_thread_info_get(tr->pending, th->tid);
+	if (!ti)
+		return;
+	ti->switched = switched;
+	if (th->fs_base)
+		ti->fs_base = th->fs_base;
+	ti->blocker = blocker;
+	if (blocker)
+		ulp_blocker_name(tr->pending->ap, blocker, ti);
+	else
+		ti->func = ti->object = NULL;
+}
+
+/*
+ * Threads seen in an earlier attach: their TLS can be read again without
+ * stopping them.  Threads gone are forgotten.
+ */
+static void ulp_transition_recall(struct ulp_transition *tr)
+{
+	struct ulp_pending_transition *pt = tr->pending;
+	size_t j = 0;
+
+	if (!pt)
+		return;
+	for (size_t i = 0; i < pt->nr_threads; i++) {
+		struct ulp_thread *th = ulp_process_find_thread(tr->proc, pt->threads[i].tid);
+
+		if (!th || th->gone)
+			continue;
+		if (!th->fs_base)
+			th->fs_base = pt->threads[i].fs_base;
+		pt->threads[j++] = pt->threads[i];
+	}
+	pt->nr_threads = j;
 }
 
 /*
@@ -114,6 +198,8 @@ static int ulp_transition_visit(struct ulp_process *p, struct ulp_thread *th, vo
 		ulp_errorf(-EBUSY, "thread %d is still running code being changed (at 0x%llx)",
 			   th->tid, (unsigned long long)blocker);
 	}
+	if (r >= 0)
+		ulp_transition_note(c->tr, th, r == 1, r == 0 ? blocker : 0);
 	return r < 0 ? r : 0;
 }
 
@@ -134,6 +220,7 @@ int ulp_transition_try_complete(struct ulp_transition *tr)
 	if (!c.ips)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	ulp_process_poll(p, 0);
+	ulp_transition_recall(tr);
 	todo = calloc(p->nr_threads + 1, sizeof(*todo));
 	if (!todo) {
 		ret = ulp_errorf(-ENOMEM, "out of memory");
@@ -142,8 +229,12 @@ int ulp_transition_try_complete(struct ulp_transition *tr)
 	for (size_t i = 0; i < p->nr_threads; i++) {
 		struct ulp_thread *th = p->threads[i];
 
-		if (!th->gone && !ulp_thread_switched(tr, th))
+		if (th->gone)
+			continue;
+		if (!ulp_thread_switched(tr, th))
 			todo[nr++] = th->tid;
+		else
+			ulp_transition_note(tr, th, true, 0);
 	}
 	ret = ulp_visit_pass(p, todo, &nr, &v, ulp_now_us() + ULP_PASS_US);
 	if (nr > 0)
@@ -158,27 +249,45 @@ out:
 	return c.all ? 1 : 0;
 }
 
-int ulp_transition_run(struct ulp_transition *tr, int timeout_ms)
+int ulp_transition_run(struct ulp_transition *tr, int budget_ms)
 {
 	uint64_t start = ulp_now_us();
-	uint64_t deadline = start + (uint64_t)timeout_ms * 1000u;
+	uint64_t deadline = start + (uint64_t)budget_ms * 1000u;
 	int ret;
 
 	for (unsigned round = 1;; round++) {
 		ret = ulp_transition_try_complete(tr);
 		if (tr->stats)
-			tr->stats->rounds = round;
-		if (ret != 0)
+			tr->stats->rounds += 1;
+		if (ret != 0 || ulp_now_us() >= deadline)
 			break;
-		if (ulp_now_us() >= deadline) {
-			ret = ulp_error_prefix(-ETIMEDOUT, "transition did not complete in %d ms",
-					       timeout_ms);
-			break;
-		}
 		/* Give blocked threads time to leave the function. */
 		ulp_process_poll(tr->proc, round < 10 ? 1 : 10);
 	}
 	if (tr->stats)
-		tr->stats->total_us = ulp_now_us() - start;
-	return ret < 0 ? ret : 0;
+		tr->stats->total_us += ulp_now_us() - start;
+	return ret;
+}
+
+static int ulp_transition_force_visit(struct ulp_process *p, struct ulp_thread *th, void *arg)
+{
+	struct ulp_transition *tr = arg;
+	int ret;
+
+	(void)p;
+	if (!th->regs.fs_base)
+		return 0;
+	ret = ulp_thread_write_state(tr, th, tr->to_state);
+	if (ret == -EFAULT || ret == -ESRCH)
+		return 0; /* exiting */
+	if (ret == 0)
+		ulp_transition_note(tr, th, true, 0);
+	return ret;
+}
+
+int ulp_transition_force_all(struct ulp_transition *tr)
+{
+	struct ulp_visit v = { .fn = ulp_transition_force_visit, .arg = tr };
+
+	return ulp_visit_all(tr->proc, &v, 10000);
 }

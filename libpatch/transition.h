@@ -20,6 +20,7 @@ struct ulp_unwinder;
 
 struct ulp_transition {
 	struct ulp_target *target;
+	struct ulp_pending_transition *pending; /* where what each thread showed is kept */
 	struct ulp_process *proc;
 	struct ulp_unwinder *unw;
 	unsigned char to_state; /* the generation threads switch to (codegen.h) */
@@ -47,7 +48,16 @@ int ulp_transition_start(struct ulp_transition *tr);
  */
 int ulp_transition_try_complete(struct ulp_transition *tr);
 
-/* Run passes until complete or timeout_ms passes (-ETIMEDOUT, message names a blocker). */
-int ulp_transition_run(struct ulp_transition *tr, int timeout_ms);
+/*
+ * Run passes until complete (1) or budget_ms passed (0), or -errno.  Short
+ * pauses between passes give blocked threads time to leave.
+ */
+int ulp_transition_run(struct ulp_transition *tr, int budget_ms);
+
+/*
+ * Switch every thread not in to_state without looking at its stack (the
+ * kernel's klp_force_transition): each is stopped once to find its state.
+ */
+int ulp_transition_force_all(struct ulp_transition *tr);
 
 #endif

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Enabling and disabling patches: the kernel's livepatch core.c and the life
+ * cycle of its transition.c.  The order of callbacks and event-log lines
+ * follows the kernel's (seeds 000 and 004); one transition per process at a
+ * time; a transition that cannot complete yet stays pending in the target
+ * and ulpd calls ulp_transition_work() again later, attaching only for each
+ * attempt, so between attempts the process runs untraced.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ulp/patch.h>
+
+#include "callbacks.h"
+#include "engine.h"
+#include "error.h"
+#include "inject.h"
+#include "memory.h"
+#include "patch.h"
+#include "process.h"
+#include "procfs.h"
+#include "symbols.h"
+#include "transition.h"
+#include "unwind.h"
+
+/* One attach to the target: everything an operation needs while attached. */
+struct ulp_session {
+	struct ulp_target *t;
+	struct ulp_process *p;
+	struct ulp_unwinder *unw;
+	struct ulp_transition_stats *stats;
+	struct ulp_callback_ctx cb;
+};
+
+static int ulp_session_open(struct ulp_target *t, struct ulp_transition_stats *stats,
+			    struct ulp_session *s)
+{
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->t = t;
+	s->stats = stats;
+	if (!ulp_target_alive(t))
+		return ulp_errorf(-ESRCH, "no such process: %d (it exited)", t->pid);
+	ret = ulp_process_attach(t->pid, &s->p);
+	if (ret < 0)
+		return ret;
+	s->p->own_tid = t->worker_tid;
+	s->cb = (struct ulp_callback_ctx){ .target = t, .proc = s->p };
+	return 0;
+}
+
+/*
+ * The longest stop counts every stop of the operation: runtime injection,
+ * transition and detach, all but those of ulp's own worker thread.
+ */
+static void ulp_session_close(struct ulp_session *s)
+{
+	ulp_unwinder_destroy(s->unw);
+	ulp_runtime_drain_log(s->t, s->p);
+	ulp_process_detach(s->p);
+	if (s->stats && s->p->longest_stop_us > s->stats->longest_stop_us)
+		s->stats->longest_stop_us = s->p->longest_stop_us;
+	ulp_process_free(s->p);
+}
+
+static int ulp_session_error(struct ulp_session *s, int ret)
+{
+	if (s->p->exited || !ulp_target_alive(s->t))
+		return ulp_errorf(-ESRCH, "process %d exited during the operation", s->t->pid);
+	return ret;
+}
+
+static const char *ulp_direction(bool patching)
+{
+	return patching ? "patching" : "unpatching";
+}
+
+/* Start a transition of ap to to_state; entries go to `entries` while threads run. */
+static int ulp_transition_begin(struct ulp_session *s, struct ulp_applied_patch *ap, bool patching,
+				unsigned char to_state, enum ulp_entry_to entries)
+{
+	struct ulp_transition tr = { .target = s->t, .proc = s->p, .to_state = to_state };
+	struct ulp_pending_transition *pt = calloc(1, sizeof(*pt));
+	unsigned char prev = (unsigned char)(to_state - 1);
+	int ret;
+
+	if (!pt)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	/* threads created from now on start switched */
+	ret = ulp_transition_start(&tr);
+	if (ret == 0)
+		ret = ulp_entries_poke(s->t, s->p, ap, entries);
+	if (ret < 0) {
+		ulp_mem_write(s->p, s->t->tls_init, &prev, 1);
+		free(pt);
+		return ret;
+	}
+	ap->entries = (unsigned char)entries;
+	ap->gen = to_state;
+	ap->in_transition = true;
+	pt->ap = ap;
+	pt->patching = patching;
+	pt->to_state = to_state;
+	pt->start_us = ulp_now_us();
+	s->t->transition = pt;
+	return 0;
+}
+
+/*
+ * Every thread has switched: entries go to their final place, then the
+ * post callbacks, as the kernel's klp_complete_transition().
+ */
+static int ulp_transition_complete(struct ulp_session *s)
+{
+	struct ulp_target *t = s->t;
+	struct ulp_pending_transition *pt = t->transition;
+	struct ulp_applied_patch *ap = pt->ap;
+	bool patching = pt->patching;
+	const char *name = ap->info->name;
+	int ret;
+
+	ulp_target_log(t, "ulp: '%s': completing %s transition", name, ulp_direction(patching));
+	ret = ulp_entries_poke(t, s->p, ap, patching ? ULP_ENTRY_STEADY : ULP_ENTRY_ORIGINAL);
+	if (ret < 0)
+		return ret; /* still pending: the next attempt completes it */
+	ap->entries = patching ? ULP_ENTRY_STEADY : ULP_ENTRY_ORIGINAL;
+	ap->in_transition = false;
+	ulp_target_end_transition(t);
+	if (patching) {
+		for (size_t o = 0; o < ap->nr_objs; o++)
+			if (ap->objs[o].loaded)
+				ulp_callback_post_patch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+		ulp_target_log(t, "ulp: '%s': patching complete", name);
+		return ULP_DONE;
+	}
+	ap->enabled = false;
+	for (size_t o = 0; o < ap->nr_objs; o++)
+		ap->objs[o].patched = false;
+	for (size_t o = 0; o < ap->nr_objs; o++)
+		if (ap->objs[o].loaded)
+			ulp_callback_post_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+	if (!ap->forced && ulp_threads_leave_slots(s->p, ap) == 0) {
+		ulp_release_slots(t, s->p, ap);
+		ulp_unload_from_target(t, s->p, ap);
+	} else {
+		/* Never unmap code a thread may still run: a few pages stay. */
+		ulp_target_log(t, "ulp: '%s': a thread may still run its code; it stays loaded",
+			       name);
+	}
+	ulp_target_log(t, "ulp: '%s': unpatching complete", name);
+	ulp_target_remove_patch(t, ap);
+	return ULP_DONE;
+}
+
+/* Check threads for up to budget_ms; complete the transition if all switched. */
+static int ulp_transition_attempt(struct ulp_session *s, int budget_ms)
+{
+	struct ulp_pending_transition *pt = s->t->transition;
+	struct ulp_transition tr = {
+		.target = s->t,
+		.pending = pt,
+		.proc = s->p,
+		.to_state = pt->to_state,
+		.stats = s->stats,
+	};
+	struct ulp_addr_range *busy = NULL;
+	int ret = 0;
+
+	if (!s->unw)
+		ret = ulp_unwinder_create(s->t->pid, &s->unw);
+	if (ret == 0)
+		ret = ulp_busy_ranges(pt->ap, pt->patching, &busy, &tr.nr_busy);
+	if (ret < 0)
+		return ret;
+	tr.unw = s->unw;
+	tr.busy = busy;
+	ret = ulp_transition_run(&tr, budget_ms);
+	pt->attempts++;
+	free(busy);
+	if (ret == 1)
+		return ulp_transition_complete(s);
+	return ret < 0 ? ulp_session_error(s, ret) : ULP_PENDING;
+}
+
+/*
+ * The kernel's klp_reverse_transition(): threads go back to the state they
+ * came from, through the dispatch already in place.
+ */
+static int ulp_transition_reverse(struct ulp_session *s, int budget_ms)
+{
+	struct ulp_pending_transition *pt = s->t->transition;
+	struct ulp_applied_patch *ap = pt->ap;
+	struct ulp_transition tr = { .target = s->t, .proc = s->p };
+	int ret;
+
+	ulp_target_log(s->t, "ulp: '%s': reversing transition from %s to %s", ap->info->name,
+		       ulp_direction(pt->patching), ulp_direction(!pt->patching));
+	pt->patching = !pt->patching;
+	pt->to_state = (unsigned char)(ap->gen - 1);
+	for (size_t i = 0; i < pt->nr_threads; i++)
+		pt->threads[i].switched = false;
+	tr.to_state = pt->to_state;
+	ret = ulp_transition_start(&tr);
+	if (ret < 0)
+		return ret;
+	ap->enabled = pt->patching;
+	ulp_target_log(s->t, "ulp: '%s': starting %s transition", ap->info->name,
+		       ulp_direction(pt->patching));
+	return ulp_transition_attempt(s, budget_ms);
+}
+
+/*
+ * A patch that never got going: the kernel's klp_cancel_transition().  No
+ * entry leads to its slots; objects whose pre_patch succeeded get their
+ * post_unpatch.
+ */
+static void ulp_patch_cancel(struct ulp_session *s, struct ulp_applied_patch *ap)
+{
+	const char *name = ap->info->name;
+
+	ulp_target_log(s->t, "ulp: failed to enable patch '%s'", name);
+	ulp_target_log(s->t, "ulp: '%s': canceling patching transition, going to unpatch", name);
+	ulp_target_log(s->t, "ulp: '%s': completing unpatching transition", name);
+	for (size_t o = 0; o < ap->nr_objs; o++)
+		if (ap->objs[o].loaded)
+			ulp_callback_post_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+	/* a thread that hit an entry while it changed may be inside a slot */
+	if (!s->p->exited && ulp_threads_leave_slots(s->p, ap) == 0) {
+		ulp_release_slots(s->t, s->p, ap);
+		ulp_unload_from_target(s->t, s->p, ap);
+	}
+	ulp_target_log(s->t, "ulp: '%s': unpatching complete", name);
+}
+
+static int ulp_busy_error(struct ulp_target *t)
+{
+	struct ulp_pending_transition *pt = t->transition;
+
+	return ulp_errorf(
+		-EBUSY,
+		"process %d: patch '%s' is in transition (%s); wait for it, revert it or force it",
+		t->pid, pt->ap->info->name, ulp_direction(pt->patching));
+}
+
+/* Load, slots and pre_patch callbacks; the patch is then ready to transition. */
+static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap, const char *path,
+			    struct ulp_symbols **syms, int budget_ms)
+{
+	struct ulp_target *t = s->t;
+	const char *name = ap->info->name;
+	int ret;
+
+	ret = ulp_runtime_ensure(t, s->p, syms);
+	if (ret == 0)
+		ret = ulp_load_into_target(t, s->p, ap, path);
+	if (ret == 0)
+		ret = ulp_transition_next_gen(t, s->p, &ap->gen);
+	if (ret == 0)
+		ret = ulp_build_slots(t, s->p, ap);
+	if (ret < 0) {
+		ret = ulp_session_error(s, ret);
+		if (!s->p->exited) {
+			ulp_release_slots(t, s->p, ap);
+			ulp_unload_from_target(t, s->p, ap);
+		}
+		ulp_applied_patch_destroy(ap);
+		return ret;
+	}
+	ulp_target_log(t, "ulp: enabling patch '%s'", name);
+	ulp_target_log(t, "ulp: '%s': initializing patching transition", name);
+	for (size_t o = 0; o < ap->nr_objs; o++) {
+		struct ulp_applied_object *os = &ap->objs[o];
+
+		if (!os->loaded)
+			continue;
+		ret = ulp_callback_pre_patch(&s->cb, ap, os, ULP_OBJECT_LIVE);
+		if (ret < 0) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s",
+				 ulp_last_error()[0] ? ulp_last_error() : strerror(-ret));
+			ulp_error_clear();
+			ulp_target_log(t, "ulp: pre-patch callback failed for object '%s'",
+				       os->name);
+			ulp_patch_cancel(s, ap);
+			ulp_applied_patch_destroy(ap);
+			return ulp_errorf(
+				ret, "patch '%s': pre-patch callback failed for object '%s': %s",
+				name, os->name, why);
+		}
+	}
+	ret = ulp_target_add_patch(t, ap);
+	if (ret == 0)
+		ret = ulp_transition_begin(s, ap, true, ap->gen, ULP_ENTRY_PATCHING);
+	if (ret < 0) {
+		ret = ulp_session_error(s, ret);
+		ulp_target_remove_patch_keep(t, ap);
+		if (!s->p->exited)
+			ulp_patch_cancel(s, ap);
+		ulp_applied_patch_destroy(ap);
+		return ret;
+	}
+	ap->enabled = true;
+	for (size_t o = 0; o < ap->nr_objs; o++)
+		ap->objs[o].patched = ap->objs[o].loaded;
+	ulp_target_log(t, "ulp: '%s': starting patching transition", name);
+	return ulp_transition_attempt(s, budget_ms);
+}
+
+int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_apply_opts *opts,
+		    struct ulp_transition_stats *stats)
+{
+	int budget = opts && opts->budget_ms ? opts->budget_ms : ULP_ATTEMPT_MS;
+	bool check_only = opts && opts->check_only;
+	struct ulp_applied_patch *ap = NULL, *have;
+	struct ulp_symbols *syms = NULL;
+	struct ulp_patch_info *info;
+	struct ulp_session s;
+	int ret;
+
+	ret = ulp_patch_info_read(path, &info);
+	if (ret < 0)
+		return ret;
+	have = ulp_target_find_patch(t, info->name);
+	ulp_patch_info_free(info);
+	if (have && !check_only) {
+		/* applying a patch being reverted turns the transition around */
+		if (t->transition && t->transition->ap == have && !t->transition->patching) {
+			ret = ulp_session_open(t, stats, &s);
+			if (ret < 0)
+				return ret;
+			ret = ulp_transition_reverse(&s, budget);
+			ulp_session_close(&s);
+			return ret;
+		}
+		return ULP_ALREADY;
+	}
+	if (t->transition && !check_only)
+		return ulp_busy_error(t);
+	ret = ulp_patch_info_read(path, &info);
+	if (ret < 0)
+		return ret;
+	ret = ulp_session_open(t, stats, &s);
+	if (ret < 0) {
+		ulp_patch_info_free(info);
+		return ret;
+	}
+	ret = ulp_symbols_open(t->pid, &syms);
+	if (ret == 0 && !ulp_symbols_find_object(syms, "libc.so.6"))
+		ret = ulp_errorf(
+			-ENOTSUP,
+			"process %d is statically linked (no libc.so.6 mapped); ulp patches dynamically linked programs only",
+			t->pid);
+	if (ret == 0)
+		ret = ulp_patch_prepare(t, s.p, syms, info, &ap);
+	if (ret < 0) {
+		ulp_patch_info_free(info);
+		ret = ulp_session_error(&s, ret);
+	} else if (check_only) {
+		ulp_applied_patch_destroy(ap); /* owns info */
+	} else {
+		ap->path = strdup(path);
+		ret = ulp_patch_enable(&s, ap, path, &syms, budget);
+	}
+	ulp_symbols_close(syms);
+	ulp_session_close(&s);
+	return ret;
+}
+
+int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transition_stats *stats)
+{
+	struct ulp_applied_patch *ap = ulp_target_find_patch(t, name);
+	struct ulp_pending_transition *pt = t->transition;
+	unsigned char gen;
+	struct ulp_session s;
+	int ret;
+
+	if (!ap)
+		return ulp_errorf(-ENOENT, "patch '%s' is not applied to process %d", name, t->pid);
+	if (pt && pt->ap != ap)
+		return ulp_busy_error(t);
+	ret = ulp_session_open(t, stats, &s);
+	if (ret < 0)
+		return ret;
+	if (pt && pt->patching) {
+		ret = ulp_transition_reverse(&s, ULP_ATTEMPT_MS);
+	} else if (pt) {
+		ret = ulp_transition_attempt(&s, ULP_ATTEMPT_MS); /* already going */
+	} else {
+		ulp_target_log(t, "ulp: '%s': initializing unpatching transition", name);
+		for (size_t o = 0; o < ap->nr_objs; o++)
+			if (ap->objs[o].loaded && ap->objs[o].patched)
+				ulp_callback_pre_unpatch(&s.cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+		ret = ulp_transition_next_gen(t, s.p, &gen);
+		if (ret == 0)
+			ret = ulp_unpatch_dispatch_write(t, s.p, ap, gen);
+		if (ret == 0)
+			ret = ulp_transition_begin(&s, ap, false, gen, ULP_ENTRY_UNPATCHING);
+		if (ret == 0) {
+			ulp_target_log(t, "ulp: '%s': starting unpatching transition", name);
+			ret = ulp_transition_attempt(&s, ULP_ATTEMPT_MS);
+		}
+	}
+	if (ret < 0)
+		ret = ulp_session_error(&s, ret);
+	ulp_session_close(&s);
+	return ret;
+}
+
+int ulp_transition_work(struct ulp_target *t, int budget_ms, struct ulp_transition_stats *stats)
+{
+	struct ulp_session s;
+	int ret;
+
+	if (!t->transition)
+		return ULP_DONE;
+	ret = ulp_session_open(t, stats, &s);
+	if (ret < 0)
+		return ret;
+	ret = ulp_transition_attempt(&s, budget_ms);
+	ulp_session_close(&s);
+	return ret;
+}
+
+int ulp_transition_force(struct ulp_target *t, const char *name)
+{
+	struct ulp_pending_transition *pt = t->transition;
+	struct ulp_transition tr = { .target = t, .pending = pt };
+	struct ulp_session s;
+	int ret;
+
+	if (!pt)
+		return ulp_errorf(-EINVAL, "no transition is in progress in process %d", t->pid);
+	if (strcmp(pt->ap->info->name, name) != 0)
+		return ulp_errorf(-EINVAL,
+				  "patch '%s' is not in transition in process %d (patch '%s' is)",
+				  name, t->pid, pt->ap->info->name);
+	ret = ulp_session_open(t, NULL, &s);
+	if (ret < 0)
+		return ret;
+	tr.proc = s.p;
+	tr.to_state = pt->to_state;
+	ulp_target_log(t, "ulp: forcing remaining threads to the patched state");
+	pt->ap->forced = true;
+	ret = ulp_transition_force_all(&tr);
+	if (ret == 0)
+		ret = ulp_transition_complete(&s);
+	if (ret < 0)
+		ret = ulp_session_error(&s, ret);
+	ulp_session_close(&s);
+	return ret;
+}
+
+size_t ulp_transition_blockers(const struct ulp_target *t, char *buf, size_t size)
+{
+	const struct ulp_pending_transition *pt = t->transition;
+	size_t n = 0, len = 0;
+
+	if (size)
+		buf[0] = '\0';
+	if (!pt)
+		return 0;
+	for (size_t i = 0; i < pt->nr_threads; i++) {
+		const struct ulp_thread_info *ti = &pt->threads[i];
+		int w;
+
+		if (ti->switched)
+			continue;
+		if (ti->func)
+			w = snprintf(buf + len, size > len ? size - len : 0,
+				     "%sthread %d is in function '%s' of object '%s'",
+				     n ? "; " : "", ti->tid, ti->func, ti->object);
+		else
+			w = snprintf(buf + len, size > len ? size - len : 0,
+				     "%sthread %d has not switched yet", n ? "; " : "", ti->tid);
+		if (w > 0)
+			len += (size_t)w;
+		n++;
+	}
+	return n;
+}
+
+int ulp_target_threads(struct ulp_target *t, struct ulp_thread_info **out, size_t *nr)
+{
+	const struct ulp_pending_transition *pt = t->transition;
+	struct ulp_thread_info *ti;
+	pid_t *tids;
+	size_t n;
+	int ret = ulp_proc_tasks(t->pid, &tids, &n);
+
+	if (ret < 0)
+		return ret;
+	ti = calloc(n ? n : 1, sizeof(*ti));
+	if (!ti) {
+		free(tids);
+		return ulp_errorf(-ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* not seen by the last attempt: created since, so in the target state */
+		ti[i] = (struct ulp_thread_info){ .tid = tids[i], .switched = true };
+		for (size_t j = 0; pt && j < pt->nr_threads; j++)
+			if (pt->threads[j].tid == tids[i])
+				ti[i] = pt->threads[j];
+	}
+	free(tids);
+	*out = ti;
+	*nr = n;
+	return 0;
+}
