@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: MIT
+/*
+ * klp_target.c - the process the kernel livepatch selftest ports patch
+ * (klp_callbacks.sh, klp_livepatch.sh, klp_consistency.sh): "vmlinux" is
+ * this program (ulp's object "main"); the kernel's target modules are the
+ * shared objects libklp_mod.so (klp_mod.c) and libklp_busy.so (klp_busy.c),
+ * dlopen()ed by SONAME (found through this program's RUNPATH) and
+ * dlclose()d on command, like insmod / rmmod.
+ *
+ * Prints "ready", then reads one command per line from stdin and answers
+ * with exactly one line on stdout (flushed):
+ *
+ *   load mod | load busy      load mod=ok, or load mod=error: <dlerror()>
+ *                             (dlopen(RTLD_NOW); error if already loaded)
+ *   unload mod | unload busy  unload mod=ok, or unload mod=error: ...
+ *                             (dlclose(); an error if the object is still
+ *                             mapped afterwards, or if the busy thread has
+ *                             not been released and joined)
+ *   busy start MODE           busy start=ok (busy_start(MODE) of
+ *                             libklp_busy.so: 0 returns at once, 1 blocks
+ *                             in busy_work_func, 2 blocks in its callee
+ *                             busy_wait_here) or busy start=error: ...
+ *   busy release              busy release=ok (busy_release() + busy_join())
+ *   busy tid                  busy tid=TID (the busy thread's, 0 if none yet)
+ *   call main                 main=<klp_main_func()>   ("main:orig")
+ *   call mod                  mod=<klp_mod_func()>     ("mod:orig"), or
+ *                             mod=not loaded
+ *   ctor mod                  ctor=<klp_mod_ctor_saw()>: what klp_mod_func()
+ *                             returned when libklp_mod.so's constructor ran,
+ *                             or ctor=not loaded
+ *   call hot                  hot=<klp_hot_func(1)>    (2; klp_hot patch: 1001)
+ *   spin N                    spin=ok: N more threads call klp_hot_func(1)
+ *                             in a loop, ~90% of their time inside it (it
+ *                             busy-loops ~50-100 us; the pause outside is a
+ *                             tenth of that)
+ *   spin last                 spin last=V,V,... the distinct results of the
+ *                             spinners' latest calls, ascending (none if no
+ *                             spinner has returned yet)
+ *   quit                      exits 0, prints nothing
+ *
+ * Compiled at -O0 (see CMakeLists.txt): klp_main_func and klp_hot_func keep
+ * prologues longer than ulp's 5-byte entry jump and every call happens.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *klp_main_func(void);
+int klp_hot_func(int x);
+
+/* Iterations of klp_hot_func's busy loop (~50-100 us here at -O0). */
+#define KLP_HOT_SPINS 200000L
+#define MAX_SPINNERS 256
+
+__attribute__((noipa, used)) const char *klp_main_func(void)
+{
+	return "main:orig";
+}
+
+__attribute__((noipa, used)) int klp_hot_func(int x)
+{
+	for (volatile long i = 0; i < KLP_HOT_SPINS; i++)
+		;
+	return x + 1;
+}
+
+/* The short pause between two calls, outside every patched function. */
+static __attribute__((noipa)) void spin_outside(void)
+{
+	for (volatile long i = 0; i < KLP_HOT_SPINS / 10; i++)
+		;
+}
+
+static atomic_int spin_last[MAX_SPINNERS];
+static int nr_spinners;
+
+static void *spinner(void *arg)
+{
+	atomic_int *last = arg;
+
+	for (;;) {
+		atomic_store(last, klp_hot_func(1));
+		spin_outside();
+	}
+	return NULL;
+}
+
+static int start_spinners(int n)
+{
+	pthread_t t;
+	int err;
+
+	if (n <= 0 || nr_spinners + n > MAX_SPINNERS)
+		return EINVAL;
+	for (int i = 0; i < n; i++) {
+		atomic_store(&spin_last[nr_spinners], -1);
+		err = pthread_create(&t, NULL, spinner, &spin_last[nr_spinners]);
+		if (err)
+			return err;
+		pthread_detach(t);
+		nr_spinners++;
+	}
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void print_spin_last(void)
+{
+	int vals[MAX_SPINNERS], n = 0;
+
+	for (int i = 0; i < nr_spinners; i++) {
+		int v = atomic_load(&spin_last[i]);
+
+		if (v != -1)
+			vals[n++] = v;
+	}
+	qsort(vals, (size_t)n, sizeof(vals[0]), cmp_int);
+	printf("spin last=");
+	if (!n)
+		printf("none");
+	for (int i = 0, printed = 0; i < n; i++) {
+		if (i && vals[i] == vals[i - 1])
+			continue;
+		printf("%s%d", printed++ ? "," : "", vals[i]);
+	}
+	printf("\n");
+}
+
+/* A dlopen()ed object: "mod" or "busy". */
+struct lib {
+	const char *key;
+	const char *soname;
+	void *handle;
+};
+
+static struct lib libs[] = {
+	{ "mod", "libklp_mod.so", NULL },
+	{ "busy", "libklp_busy.so", NULL },
+};
+
+static struct lib *find_lib(const char *key)
+{
+	for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++)
+		if (!strcmp(libs[i].key, key))
+			return &libs[i];
+	return NULL;
+}
+
+static void *lib_sym(const char *key, const char *name)
+{
+	struct lib *l = find_lib(key);
+
+	return l && l->handle ? dlsym(l->handle, name) : NULL;
+}
+
+static int busy_call(const char *name)
+{
+	int (*fn)(void) = (int (*)(void))lib_sym("busy", name);
+
+	return fn ? fn() : -ENOENT;
+}
+
+static void cmd_load(const char *key)
+{
+	struct lib *l = find_lib(key);
+	const char *err;
+
+	if (!l) {
+		printf("load %s=error: unknown object\n", key);
+		return;
+	}
+	if (l->handle) {
+		printf("load %s=error: already loaded\n", key);
+		return;
+	}
+	dlerror();
+	l->handle = dlopen(l->soname, RTLD_NOW);
+	if (l->handle) {
+		printf("load %s=ok\n", key);
+		return;
+	}
+	err = dlerror();
+	printf("load %s=error: %s\n", key, err ? err : "dlopen failed");
+}
+
+static void cmd_unload(const char *key)
+{
+	struct lib *l = find_lib(key);
+	void *again;
+
+	if (!l || !l->handle) {
+		printf("unload %s=error: not loaded\n", key);
+		return;
+	}
+	if (!strcmp(key, "busy") && busy_call("busy_running") > 0) {
+		printf("unload busy=error: the busy thread has not been released\n");
+		return;
+	}
+	if (dlclose(l->handle)) {
+		const char *err = dlerror();
+
+		printf("unload %s=error: %s\n", key, err ? err : "dlclose failed");
+		return;
+	}
+	l->handle = NULL;
+	/* It must really be gone (the kernel's module going). */
+	again = dlopen(l->soname, RTLD_NOW | RTLD_NOLOAD);
+	if (again) {
+		dlclose(again);
+		printf("unload %s=error: %s is still loaded after dlclose()\n", key, l->soname);
+		return;
+	}
+	printf("unload %s=ok\n", key);
+}
+
+static void cmd_busy_start(int mode)
+{
+	int (*start)(int) = (int (*)(int))lib_sym("busy", "busy_start");
+	int err;
+
+	if (!start) {
+		printf("busy start=error: libklp_busy.so not loaded\n");
+		return;
+	}
+	err = start(mode);
+	if (err)
+		printf("busy start=error: %s\n", strerror(-err));
+	else
+		printf("busy start=ok\n");
+}
+
+static void cmd_busy_release(void)
+{
+	int err = busy_call("busy_release");
+
+	if (!err)
+		err = busy_call("busy_join");
+	if (err)
+		printf("busy release=error: %s\n", strerror(-err));
+	else
+		printf("busy release=ok\n");
+}
+
+static void cmd_call_mod(void)
+{
+	const char *(*fn)(void) = (const char *(*)(void))lib_sym("mod", "klp_mod_func");
+
+	printf("mod=%s\n", fn ? fn() : "not loaded");
+}
+
+static void cmd_ctor_mod(void)
+{
+	const char *(*fn)(void) = (const char *(*)(void))lib_sym("mod", "klp_mod_ctor_saw");
+
+	printf("ctor=%s\n", fn ? fn() : "not loaded");
+}
+
+int main(void)
+{
+	char line[256], key[32];
+	int n;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("ready\n");
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (sscanf(line, "load %31s", key) == 1) {
+			cmd_load(key);
+		} else if (sscanf(line, "unload %31s", key) == 1) {
+			cmd_unload(key);
+		} else if (sscanf(line, "busy start %d", &n) == 1) {
+			cmd_busy_start(n);
+		} else if (!strcmp(line, "busy release")) {
+			cmd_busy_release();
+		} else if (!strcmp(line, "busy tid")) {
+			n = busy_call("busy_tid");
+			printf("busy tid=%d\n", n < 0 ? 0 : n);
+		} else if (!strcmp(line, "call main")) {
+			printf("main=%s\n", klp_main_func());
+		} else if (!strcmp(line, "call mod")) {
+			cmd_call_mod();
+		} else if (!strcmp(line, "ctor mod")) {
+			cmd_ctor_mod();
+		} else if (!strcmp(line, "call hot")) {
+			printf("hot=%d\n", klp_hot_func(1));
+		} else if (sscanf(line, "spin %d", &n) == 1) {
+			int err = start_spinners(n);
+
+			if (err)
+				printf("spin=error: %s\n", strerror(err));
+			else
+				printf("spin=ok\n");
+		} else if (!strcmp(line, "spin last")) {
+			print_spin_last();
+		} else if (!strcmp(line, "quit")) {
+			return 0;
+		} else {
+			printf("error: unknown command '%s'\n", line);
+		}
+		fflush(stdout);
+	}
+	return 0;
+}
