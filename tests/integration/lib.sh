@@ -530,3 +530,168 @@ test_done()
 {
 	assert_ulpd_alive
 }
+
+# ------------------------------------------- event log, transitions
+# Helpers of the kernel livepatch selftest ports (klp_*.sh).
+
+# bg_ulpctl_start LABEL ARGS...: run ulpctl ARGS in the background (its
+# output in $TMP/LABEL.out / .err); bg_ulpctl_finish waits for it.  (The
+# same as stack_safety.sh's local start_bg_ulpctl, shared.)
+BG_PID=
+BG_RC=
+BG_OUT=
+bg_ulpctl_start()
+{
+	local label=$1
+	shift
+	"$ULPCTL_BIN" "$@" --socket "$SOCK" </dev/null >"$TMP/$label.out" 2>"$TMP/$label.err" &
+	BG_PID=$!
+	BG_OUT=$TMP/$label
+	track_pid "$BG_PID"
+	log "started in the background (pid $BG_PID): ulpctl $*"
+}
+
+# bg_ulpctl_finish: wait (bounded by $CMD_TIMEOUT) for it; its exit in BG_RC.
+bg_ulpctl_finish()
+{
+	wait_until "background ulpctl (pid $BG_PID) to finish" "$CMD_TIMEOUT" pid_gone "$BG_PID"
+	set +e
+	wait "$BG_PID"
+	BG_RC=$?
+	set -e
+	untrack_pid "$BG_PID"
+	log "background ulpctl exited $BG_RC: $(cat "$BG_OUT.out" "$BG_OUT.err")"
+}
+
+# kill_ulpd: SIGKILL our ulpd (by PID) and forget it (it "crashed").
+kill_ulpd()
+{
+	[ -n "$ULPD_PID" ] || fail "kill_ulpd: no ulpd running"
+	log "killing ulpd (pid $ULPD_PID) with SIGKILL"
+	kill_pid "$ULPD_PID" KILL
+	ULPD_PID=
+}
+
+# log_reached NAME N: target NAME's event log (`ulpctl log`) has at least N
+# lines; the log is left in $OUT.
+# (Polled: not recorded in ulpctl.last; check_log_file shows the result.)
+log_reached()
+{
+	local n=0
+	set +e
+	timeout -k 5 "$CMD_TIMEOUT" "$ULPCTL_BIN" log -p "${TPID[$1]}" --socket "$SOCK" \
+		>"$TMP/ulpctl.log.stdout" 2>"$TMP/ulpctl.log.stderr" </dev/null
+	RC=$?
+	set -e
+	OUT=$(cat "$TMP/ulpctl.log.stdout")
+	ERR=$(cat "$TMP/ulpctl.log.stderr")
+	[ "$RC" -eq 0 ] || return 1
+	[ -z "$OUT" ] || n=$(wc -l <<<"$OUT")
+	[ "$n" -ge "$2" ]
+}
+
+# check_log NAME <<'EOF' ... EOF: target NAME's WHOLE event log is exactly
+# the lines given on stdin (the kernel selftests' check_result).  Waits
+# (bounded by $WAIT_TIMEOUT) until the log has at least that many lines,
+# then compares; on a difference fails showing a diff (expected / actual).
+check_log()
+{
+	cat >"$TMP/$1.log.expected"
+	check_log_file "$1"
+}
+
+# check_log_append NAME <<'EOF' ... EOF: the lines on stdin come after what
+# the last check_log / check_log_append of NAME expected; checks the whole
+# log again (so lines that showed up late, or twice, are caught too).
+check_log_append()
+{
+	[ -e "$TMP/$1.log.expected" ] || : >"$TMP/$1.log.expected"
+	cat >>"$TMP/$1.log.expected"
+	check_log_file "$1"
+}
+
+# check_log_file NAME: compare with $TMP/NAME.log.expected (see check_log).
+check_log_file()
+{
+	local name=$1 exp=$TMP/$1.log.expected act=$TMP/$1.log.actual want deadline reached=0
+	want=$(grep -c '' "$exp" || true)
+	deadline=$(($(now_us) + WAIT_TIMEOUT * 1000000))
+	while :; do
+		if log_reached "$name" "$want"; then
+			reached=1
+			break
+		fi
+		(($(now_us) <= deadline)) || break
+		sleep 0.1
+	done
+	[ "$RC" -eq 0 ] || fail "ulpctl log -p ${TPID[$name]} exited $RC: $ERR"
+	if [ -n "$OUT" ]; then
+		printf '%s\n' "$OUT" >"$act"
+	else
+		: >"$act"
+	fi
+	if ! diff -u --label expected --label actual "$exp" "$act" >"$TMP/$name.log.diff"; then
+		cat "$TMP/$name.log.diff" >&2
+		if [ "$reached" = 1 ]; then
+			fail "target $name: event log differs from the expected one (diff above)"
+		fi
+		fail "target $name: event log has $(grep -c '' "$act" || true) lines after ${WAIT_TIMEOUT}s, expected $want (diff above)"
+	fi
+	log "$name: event log as expected ($want lines)"
+}
+
+# patch_transition PID NAME: set TRANSITION to "true" / "false", whether
+# patch NAME of process PID is in transition (`ulpctl status --json`), or to
+# "absent" if that process has no such patch.
+TRANSITION=
+patch_transition()
+{
+	local proc ref
+	run_ulpctl status --json
+	[ "$RC" -eq 0 ] || fail "ulpctl status --json exited $RC: $ERR"
+	json_load
+	TRANSITION=absent
+	proc=$(json_find .processes pid "$1")
+	[ -n "$proc" ] || return 0
+	ref=$(json_find "$proc.patches" name "\"$2\"")
+	[ -n "$ref" ] || return 0
+	TRANSITION=$(json_get "$ref.transition")
+}
+
+# assert_transition PID NAME true|false|absent
+assert_transition()
+{
+	patch_transition "$1" "$2"
+	[ "$TRANSITION" = "$3" ] ||
+		fail "patch '$2' of process $1: transition is '$TRANSITION', expected '$3': $OUT"
+	log "patch '$2' of process $1: transition=$TRANSITION"
+}
+
+transition_is()
+{
+	patch_transition "$1" "$2"
+	[ "$TRANSITION" = "$3" ]
+}
+
+# wait_transition_done PID NAME [SECONDS]: poll `ulpctl status --json` until
+# patch NAME of process PID is out of transition (ulpd retries a stalled
+# transition by itself about every second).
+wait_transition_done()
+{
+	wait_until "patch '$2' of process $1 to leave its transition" "${3:-$CMD_TIMEOUT}" \
+		transition_is "$1" "$2" false
+}
+
+# task_in_read PID TID: thread TID of PID is blocked in read() (syscall 0).
+task_in_read()
+{
+	[[ $(cat "/proc/$1/task/$2/syscall" 2>/dev/null) == "0 "* ]]
+}
+
+# reply_is NAME COMMAND EXPECTED: send COMMAND, true if the reply is
+# EXPECTED (for wait_until).
+reply_is()
+{
+	send_cmd "$1" "$2"
+	[ "$REPLY" = "$3" ]
+}
