@@ -1,0 +1,494 @@
+#!/usr/bin/env bash
+# klp_callbacks: the kernel's (un)patching callbacks test cases, Tests 1-9 of
+# Documentation/livepatch/callbacks.rst (selftest test-callbacks.sh), for ulp
+# (/work/shared/seeds/000_f031fc6069cc770f.txt).
+#
+# Kernel -> ulp:
+#   vmlinux                          klp_target (object "main")
+#   livepatch-callbacks-mod.ko       libklp_mod.so   ("load mod" / "unload mod")
+#   livepatch-callbacks-busymod.ko   libklp_busy.so  ("load busy", "busy start
+#                                    0|1": its worker returns at once / blocks
+#                                    in busy_work_func until "busy release")
+#   livepatch-callbacks-demo.ko      patch_klp_callbacks_demo.so
+#                                    ("klp_callbacks_demo")
+#   insmod demo / echo 0 > enabled   ulpctl apply / ulpctl revert
+#   dmesg                            ulpctl log -p PID (the event log)
+#   pre_patch_ret=-19 (parameter)    the file $ULP_DEMO_PRE_PATCH_RET of the
+#                                    target: every pre_patch callback of the
+#                                    demo reads its return value from the file
+#                                    named by that environment variable of the
+#                                    target process (no file: 0); see
+#                                    tests/patches/patch_klp_callbacks_demo.c
+#
+# Each test runs in a fresh target, whose event log starts empty, and
+# compares its WHOLE log exactly with the kernel's expected dmesg, translated
+# (DESIGN.md, "Event log"): "livepatch: " -> "ulp: ", vmlinux -> main, module
+# -> object, "[MODULE_STATE_COMING] Full formed, running module_init" ->
+# "[ULP_OBJECT_COMING] Fully formed, running constructors", LIVE / GOING
+# likewise, "canceling transition" -> "canceling patching transition",
+# "refusing to load module" -> "patch 'X' failed for object 'Y', refusing to
+# load object 'Y'".  The modules' own printk lines (livepatch_callbacks_mod_init
+# ...) are not in ulp's log: the replies of "ctor mod" (what klp_mod_func()
+# returned when libklp_mod.so's constructor ran), "call mod" and "call main"
+# show which code ran instead.
+. "$(dirname "$0")/lib.sh"
+
+DEMO=$PATCHES/patch_klp_callbacks_demo.so
+need_file "$DEMO"
+need_file "$TARGETS/klp_target"
+
+# The demo's pre_patch return value (see above); absent = 0.
+export ULP_DEMO_PRE_PATCH_RET=$TMP/demo_pre_patch_ret
+pre_patch_ret()
+{
+	printf '%s\n' "$1" >"$ULP_DEMO_PRE_PATCH_RET"
+	log "demo pre_patch callbacks now return $1"
+}
+pre_patch_ok()
+{
+	rm -f "$ULP_DEMO_PRE_PATCH_RET"
+}
+
+start_ulpd
+
+# calls NAME MAIN MOD: klp_main_func() and klp_mod_func() of target NAME
+# return "main:MAIN" and "mod:MOD" (MOD "-": libklp_mod.so not loaded).
+calls()
+{
+	expect_reply "$1" "call main" "main=main:$2"
+	if [ "$3" = - ]; then
+		expect_reply "$1" "call mod" "mod=not loaded"
+	else
+		expect_reply "$1" "call mod" "mod=mod:$3"
+	fi
+}
+
+apply_demo()
+{
+	ulpctl_ok apply "$DEMO" -p "$1"
+	assert_contains "$OUT" "applied patch 'klp_callbacks_demo' to process $1" "apply output"
+}
+
+revert_demo()
+{
+	ulpctl_ok revert klp_callbacks_demo -p "$1"
+	assert_contains "$OUT" "reverted patch 'klp_callbacks_demo' in process $1" "revert output"
+}
+
+# -------------------------------------------------------------------------
+step "Test 1: load mod, apply, revert, unload mod"
+start_target t1 klp_target
+pid=$(target_pid t1)
+expect_reply t1 "load mod" "load mod=ok"
+expect_reply t1 "ctor mod" "ctor=mod:orig" # livepatch_callbacks_mod_init
+calls t1 orig orig
+
+apply_demo "$pid"
+check_log t1 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+klp_callbacks_demo: pre_patch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+klp_callbacks_demo: post_patch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': patching complete
+EOF
+calls t1 patched patched
+
+revert_demo "$pid"
+check_log_append t1 <<'EOF'
+ulp: 'klp_callbacks_demo': initializing unpatching transition
+klp_callbacks_demo: pre_unpatch_callback: main
+klp_callbacks_demo: pre_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+klp_callbacks_demo: post_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+calls t1 orig orig
+
+# The patch is gone: unloading the object runs no callback.
+expect_reply t1 "unload mod" "unload mod=ok"
+check_log_file t1
+stop_target t1
+
+# -------------------------------------------------------------------------
+step "Test 2: apply, load mod, revert, unload mod"
+start_target t2 klp_target
+pid=$(target_pid t2)
+
+apply_demo "$pid"
+check_log t2 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+ulp: 'klp_callbacks_demo': patching complete
+EOF
+calls t2 patched -
+
+# module_coming: patched (pre_patch and post_patch run) before its
+# constructor, which already sees the new klp_mod_func.
+expect_reply t2 "load mod" "load mod=ok"
+check_log_append t2 <<'EOF'
+ulp: applying patch 'klp_callbacks_demo' to loading object 'libklp_mod.so'
+klp_callbacks_demo: pre_patch_callback: libklp_mod.so -> [ULP_OBJECT_COMING] Fully formed, running constructors
+klp_callbacks_demo: post_patch_callback: libklp_mod.so -> [ULP_OBJECT_COMING] Fully formed, running constructors
+EOF
+expect_reply t2 "ctor mod" "ctor=mod:patched"
+calls t2 patched patched
+
+revert_demo "$pid"
+check_log_append t2 <<'EOF'
+ulp: 'klp_callbacks_demo': initializing unpatching transition
+klp_callbacks_demo: pre_unpatch_callback: main
+klp_callbacks_demo: pre_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+klp_callbacks_demo: post_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+calls t2 orig orig
+
+expect_reply t2 "unload mod" "unload mod=ok"
+check_log_file t2
+stop_target t2
+
+# -------------------------------------------------------------------------
+step "Test 3: load mod, apply, unload mod, revert"
+start_target t3 klp_target
+pid=$(target_pid t3)
+expect_reply t3 "load mod" "load mod=ok"
+expect_reply t3 "ctor mod" "ctor=mod:orig"
+
+apply_demo "$pid"
+check_log t3 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+klp_callbacks_demo: pre_patch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+klp_callbacks_demo: post_patch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': patching complete
+EOF
+calls t3 patched patched
+
+# module_going: only that object is reverted, with its unpatch callbacks.
+expect_reply t3 "unload mod" "unload mod=ok"
+check_log_append t3 <<'EOF'
+klp_callbacks_demo: pre_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_GOING] Going away
+ulp: reverting patch 'klp_callbacks_demo' on unloading object 'libklp_mod.so'
+klp_callbacks_demo: post_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_GOING] Going away
+EOF
+calls t3 patched -
+
+revert_demo "$pid"
+check_log_append t3 <<'EOF'
+ulp: 'klp_callbacks_demo': initializing unpatching transition
+klp_callbacks_demo: pre_unpatch_callback: main
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+calls t3 orig -
+stop_target t3
+
+# -------------------------------------------------------------------------
+step "Test 4: apply, load mod, unload mod, revert"
+start_target t4 klp_target
+pid=$(target_pid t4)
+
+apply_demo "$pid"
+check_log t4 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+ulp: 'klp_callbacks_demo': patching complete
+EOF
+
+expect_reply t4 "load mod" "load mod=ok"
+check_log_append t4 <<'EOF'
+ulp: applying patch 'klp_callbacks_demo' to loading object 'libklp_mod.so'
+klp_callbacks_demo: pre_patch_callback: libklp_mod.so -> [ULP_OBJECT_COMING] Fully formed, running constructors
+klp_callbacks_demo: post_patch_callback: libklp_mod.so -> [ULP_OBJECT_COMING] Fully formed, running constructors
+EOF
+expect_reply t4 "ctor mod" "ctor=mod:patched"
+calls t4 patched patched
+
+expect_reply t4 "unload mod" "unload mod=ok"
+check_log_append t4 <<'EOF'
+klp_callbacks_demo: pre_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_GOING] Going away
+ulp: reverting patch 'klp_callbacks_demo' on unloading object 'libklp_mod.so'
+klp_callbacks_demo: post_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_GOING] Going away
+EOF
+
+revert_demo "$pid"
+check_log_append t4 <<'EOF'
+ulp: 'klp_callbacks_demo': initializing unpatching transition
+klp_callbacks_demo: pre_unpatch_callback: main
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+calls t4 orig -
+stop_target t4
+
+# -------------------------------------------------------------------------
+step "Test 5: apply and revert, mod never loaded"
+start_target t5 klp_target
+pid=$(target_pid t5)
+
+apply_demo "$pid"
+check_log t5 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+ulp: 'klp_callbacks_demo': patching complete
+EOF
+calls t5 patched -
+
+revert_demo "$pid"
+check_log_append t5 <<'EOF'
+ulp: 'klp_callbacks_demo': initializing unpatching transition
+klp_callbacks_demo: pre_unpatch_callback: main
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+calls t5 orig -
+stop_target t5
+
+# -------------------------------------------------------------------------
+step "Test 6: load mod, apply with main's pre_patch failing (-ENODEV)"
+start_target t6 klp_target
+pid=$(target_pid t6)
+expect_reply t6 "load mod" "load mod=ok"
+expect_reply t6 "ctor mod" "ctor=mod:orig"
+
+pre_patch_ret -19
+# insmod: ERROR: could not insert module ...: No such device
+expect_fail apply "$DEMO" -p "$pid" "No such device"
+check_log t6 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+ulp: pre-patch callback failed for object 'main'
+ulp: failed to enable patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': canceling patching transition, going to unpatch
+ulp: 'klp_callbacks_demo': completing unpatching transition
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+pre_patch_ok
+calls t6 orig orig
+assert_transition "$pid" klp_callbacks_demo absent
+
+expect_reply t6 "unload mod" "unload mod=ok"
+check_log_file t6
+stop_target t6
+
+# -------------------------------------------------------------------------
+step "Test 7: apply, then load mod with its pre_patch failing (-ENODEV)"
+start_target t7 klp_target
+pid=$(target_pid t7)
+
+apply_demo "$pid"
+check_log t7 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+ulp: 'klp_callbacks_demo': patching complete
+EOF
+
+pre_patch_ret -19
+# The object is not patched, and no other callback runs for it.  ulp
+# refuses the dlopen() when it can (insmod: ... No such device); otherwise
+# the object loads unpatched.  The log is the same either way.
+send_cmd t7 "load mod"
+mod_loaded=
+case $REPLY in
+"load mod=error: "*)
+	log "t7: load mod -> $REPLY (refused)"
+	expect_reply t7 "call mod" "mod=not loaded"
+	expect_reply t7 "ctor mod" "ctor=not loaded"
+	;;
+"load mod=ok")
+	log "t7: load mod -> $REPLY (loaded, not patched)"
+	mod_loaded=1
+	expect_reply t7 "ctor mod" "ctor=mod:orig"
+	expect_reply t7 "call mod" "mod=mod:orig"
+	;;
+*) fail "t7: 'load mod' answered '$REPLY', expected 'load mod=error: ...' or 'load mod=ok'" ;;
+esac
+check_log_append t7 <<'EOF'
+ulp: applying patch 'klp_callbacks_demo' to loading object 'libklp_mod.so'
+klp_callbacks_demo: pre_patch_callback: libklp_mod.so -> [ULP_OBJECT_COMING] Fully formed, running constructors
+ulp: pre-patch callback failed for object 'libklp_mod.so'
+ulp: patch 'klp_callbacks_demo' failed for object 'libklp_mod.so', refusing to load object 'libklp_mod.so'
+EOF
+expect_reply t7 "call main" "main=main:patched"
+
+# Unpatch callbacks run for main only.
+revert_demo "$pid"
+check_log_append t7 <<'EOF'
+ulp: 'klp_callbacks_demo': initializing unpatching transition
+klp_callbacks_demo: pre_unpatch_callback: main
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+pre_patch_ok
+expect_reply t7 "call main" "main=main:orig"
+if [ -n "$mod_loaded" ]; then
+	expect_reply t7 "call mod" "mod=mod:orig"
+	expect_reply t7 "unload mod" "unload mod=ok"
+	check_log_file t7
+fi
+stop_target t7
+
+# -------------------------------------------------------------------------
+step "Test 8: load busy (returns at once), apply, load mod, unload mod, revert"
+start_target t8 klp_target
+pid=$(target_pid t8)
+expect_reply t8 "load busy" "load busy=ok"
+# busymod_work_func, sleeping 0 seconds ... busymod_work_func exit
+expect_reply t8 "busy start 0" "busy start=ok"
+expect_reply t8 "busy release" "busy release=ok"
+
+apply_demo "$pid"
+check_log t8 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+klp_callbacks_demo: pre_patch_callback: libklp_busy.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+klp_callbacks_demo: post_patch_callback: libklp_busy.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': patching complete
+EOF
+calls t8 patched -
+
+expect_reply t8 "load mod" "load mod=ok"
+check_log_append t8 <<'EOF'
+ulp: applying patch 'klp_callbacks_demo' to loading object 'libklp_mod.so'
+klp_callbacks_demo: pre_patch_callback: libklp_mod.so -> [ULP_OBJECT_COMING] Fully formed, running constructors
+klp_callbacks_demo: post_patch_callback: libklp_mod.so -> [ULP_OBJECT_COMING] Fully formed, running constructors
+EOF
+expect_reply t8 "ctor mod" "ctor=mod:patched"
+calls t8 patched patched
+
+expect_reply t8 "unload mod" "unload mod=ok"
+check_log_append t8 <<'EOF'
+klp_callbacks_demo: pre_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_GOING] Going away
+ulp: reverting patch 'klp_callbacks_demo' on unloading object 'libklp_mod.so'
+klp_callbacks_demo: post_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_GOING] Going away
+EOF
+
+revert_demo "$pid"
+check_log_append t8 <<'EOF'
+ulp: 'klp_callbacks_demo': initializing unpatching transition
+klp_callbacks_demo: pre_unpatch_callback: main
+klp_callbacks_demo: pre_unpatch_callback: libklp_busy.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+klp_callbacks_demo: post_unpatch_callback: libklp_busy.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+calls t8 orig -
+
+expect_reply t8 "unload busy" "unload busy=ok"
+check_log_file t8
+stop_target t8
+
+# -------------------------------------------------------------------------
+step "Test 9: busy thread in busy_work_func stalls the transition; load and unload mod meanwhile; revert reverses it"
+start_target t9 klp_target
+pid=$(target_pid t9)
+expect_reply t9 "load busy" "load busy=ok"
+# busymod_work_func, sleeping 30 seconds ...
+expect_reply t9 "busy start 1" "busy start=ok"
+send_cmd t9 "busy tid"
+busy_tid=${REPLY#busy tid=}
+[ "$busy_tid" -gt 0 ] 2>/dev/null || fail "t9: 'busy tid' answered '$REPLY'"
+wait_until "the busy thread ($busy_tid) to block in read() inside busy_work_func" \
+	"$WAIT_TIMEOUT" task_in_read "$pid" "$busy_tid"
+
+# The transition does not complete: busy_work_func is on the busy thread's
+# stack.  --no-wait leaves it to ulpd.
+ulpctl_ok apply "$DEMO" -p "$pid" --no-wait
+check_log t9 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+klp_callbacks_demo: pre_patch_callback: libklp_busy.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': starting patching transition
+EOF
+assert_transition "$pid" klp_callbacks_demo true
+# The main thread (blocked in fgets(), nothing patched on its stack)
+# switches to the patched state on ulpd's first pass.
+wait_until "t9's main thread to switch (main=main:patched)" "$CMD_TIMEOUT" \
+	reply_is t9 "call main" "main=main:patched"
+
+# No post_patch callback while the patch is in transition.  The loading
+# (main) thread is already patched: the constructor sees the new function.
+expect_reply t9 "load mod" "load mod=ok"
+check_log_append t9 <<'EOF'
+ulp: applying patch 'klp_callbacks_demo' to loading object 'libklp_mod.so'
+klp_callbacks_demo: pre_patch_callback: libklp_mod.so -> [ULP_OBJECT_COMING] Fully formed, running constructors
+EOF
+expect_reply t9 "ctor mod" "ctor=mod:patched"
+calls t9 patched patched
+
+# Still in transition: no pre_unpatch callback.
+expect_reply t9 "unload mod" "unload mod=ok"
+check_log_append t9 <<'EOF'
+ulp: reverting patch 'klp_callbacks_demo' on unloading object 'libklp_mod.so'
+klp_callbacks_demo: post_unpatch_callback: libklp_mod.so -> [ULP_OBJECT_GOING] Going away
+EOF
+assert_transition "$pid" klp_callbacks_demo true
+task_in_read "$pid" "$busy_tid" || fail "t9: the busy thread left read() before its release"
+
+# Revert during the patching transition reverses it; no pre_unpatch
+# callback (no post_patch ran).  The busy thread never left the unpatched
+# state, so the unpatching transition completes while it still blocks.
+revert_demo "$pid"
+check_log_append t9 <<'EOF'
+ulp: 'klp_callbacks_demo': reversing transition from patching to unpatching
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+klp_callbacks_demo: post_unpatch_callback: libklp_busy.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': unpatching complete
+EOF
+calls t9 orig -
+assert_transition "$pid" klp_callbacks_demo absent
+
+# busymod_work_func exit: the old busy_work_func returns.
+expect_reply t9 "busy release" "busy release=ok"
+expect_reply t9 "unload busy" "unload busy=ok"
+check_log_file t9
+stop_target t9
+
+test_done
