@@ -285,6 +285,7 @@ expect_reply t6 "ctor mod" "ctor=mod:orig"
 pre_patch_ret -19
 # insmod: ERROR: could not insert module ...: No such device
 expect_fail apply "$DEMO" -p "$pid" "No such device"
+assert_printable "$ERR" "the error of the refused apply"
 check_log t6 <<'EOF'
 ulp: enabling patch 'klp_callbacks_demo'
 ulp: 'klp_callbacks_demo': initializing patching transition

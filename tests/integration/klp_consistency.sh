@@ -207,6 +207,7 @@ run_ulpctl apply "$DEMO" -p "$pid" --timeout 2
 assert_contains "$ERR" "ulpctl: " "stderr of apply --timeout 2"
 assert_contains "$ERR" busy_work_func "stderr of apply --timeout 2"
 assert_contains "$ERR" "$BUSY_TID" "stderr of apply --timeout 2"
+assert_printable "$ERR" "stderr of apply --timeout 2"
 log "apply --timeout 2: exit 1: ${ERR//$'\n'/ | }"
 check_log to <<'EOF'
 ulp: enabling patch 'klp_callbacks_demo'
@@ -275,7 +276,9 @@ ulp: 'klp_callbacks_demo': starting patching transition
 EOF
 
 expect_fail apply "$LP" -p "$pid" "in transition"
+assert_printable "$ERR" "the error of the refused apply"
 expect_fail revert klp_hot -p "$pid" "in transition"
+assert_printable "$ERR" "the error of the refused revert"
 # Nothing changed: no log line, the same transition, klp_hot still applied.
 check_log_file eb
 assert_transition "$pid" klp_callbacks_demo true
@@ -330,7 +333,12 @@ expect_reply f "call main" "main=main:patched"
 task_in_read "$pid" "$BUSY_TID" || fail "the busy thread left read() before its release"
 expect_reply f "busy release" "busy release=ok"
 
+# A forced patch may still be disabled (as in the kernel, where only its
+# module stays loaded).  ulp may say that the patch's code stays loaded: the
+# kernel prints nothing there, so that line is optional (it is not in
+# DESIGN.md's list).
 ulpctl_ok revert klp_callbacks_demo -p "$pid"
+LOG_IGNORE="ulp: 'klp_callbacks_demo': a thread may still run its code; it stays loaded"
 check_log_append f <<'EOF'
 ulp: 'klp_callbacks_demo': initializing unpatching transition
 klp_callbacks_demo: pre_unpatch_callback: main
@@ -341,6 +349,7 @@ klp_callbacks_demo: post_unpatch_callback: main
 klp_callbacks_demo: post_unpatch_callback: libklp_busy.so -> [ULP_OBJECT_LIVE] Normal state
 ulp: 'klp_callbacks_demo': unpatching complete
 EOF
+LOG_IGNORE=
 expect_reply f "call main" "main=main:orig"
 stop_target f
 
