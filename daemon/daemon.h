@@ -31,6 +31,10 @@ int ulpd_tick(void);
 size_t ulpd_waiting_fds(int *fds, size_t max);
 void ulpd_client_gone(int fd);
 
+/* Loader-hook channels of the targets, to poll for events (ulpd_hook_ready). */
+size_t ulpd_hook_fds(int *fds, size_t max);
+void ulpd_hook_ready(int fd);
+
 /* Send reply on fd, close fd, drop reply. */
 void ulpd_send_reply(int fd, struct json_object *reply);
 

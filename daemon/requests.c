@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "engine.h"
 #include "error.h"
+#include "dlhook.h"
 #include "inject.h"
 #include "patch_file.h"
 #include "process.h"
@@ -339,6 +340,28 @@ void ulpd_client_gone(int fd)
 		/* the transition goes on, as in the kernel; only the wait ends */
 		close(fd);
 		ulpd_waiter_drop(i);
+		return;
+	}
+}
+
+size_t ulpd_hook_fds(int *fds, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ulpd_nr_targets && n < max; i++)
+		if (ulpd_targets[i]->hook_fd >= 0)
+			fds[n++] = ulpd_targets[i]->hook_fd;
+	return n;
+}
+
+void ulpd_hook_ready(int fd)
+{
+	for (size_t i = 0; i < ulpd_nr_targets; i++) {
+		if (ulpd_targets[i]->hook_fd != fd)
+			continue;
+		ulp_error_clear();
+		ulp_dlhook_serve(ulpd_targets[i]);
+		ulpd_waiters_settle();
 		return;
 	}
 }

@@ -180,20 +180,26 @@ int ulpd_serve(const struct ulpd_config *cfg)
 	if (lfd < 0)
 		return 1;
 	while (!ulpd_stop) {
-		struct pollfd pfd[1 + ULPD_MAX_WAITING];
-		int fds[ULPD_MAX_WAITING], timeout = ulpd_tick(), n;
+		struct pollfd pfd[1 + 2 * ULPD_MAX_WAITING];
+		int fds[ULPD_MAX_WAITING], hooks[ULPD_MAX_WAITING], timeout = ulpd_tick(), n;
 		size_t nw = ulpd_waiting_fds(fds, ULPD_MAX_WAITING);
+		size_t nh = ulpd_hook_fds(hooks, ULPD_MAX_WAITING);
 
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		/* clients shut their side down after the request: only a hang-up counts */
 		for (size_t i = 0; i < nw; i++)
-			/* clients shut their side down after the request: only a full hang-up
-			 * counts */
 			pfd[1 + i] = (struct pollfd){ .fd = fds[i], .events = 0 };
+		for (size_t i = 0; i < nh; i++)
+			pfd[1 + nw + i] = (struct pollfd){ .fd = hooks[i], .events = POLLIN };
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;
-		n = poll(pfd, 1 + nw, timeout);
+		n = poll(pfd, 1 + nw + nh, timeout);
 		if (n <= 0)
 			continue;
+		/* a thread waits inside dlopen() or dlclose(): first */
+		for (size_t i = 0; i < nh; i++)
+			if (pfd[1 + nw + i].revents)
+				ulpd_hook_ready(hooks[i]);
 		/* a client that stopped waiting (Ctrl-C): the transition goes on */
 		for (size_t i = 0; i < nw; i++)
 			if (pfd[1 + i].revents & (POLLHUP | POLLERR))

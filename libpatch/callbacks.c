@@ -11,7 +11,8 @@
 #include "inject.h"
 #include "memory.h"
 #include "process.h"
-#include "remote_call.h"
+#include "dlhook.h"
+#include "rt_abi.h"
 
 /* A callback is the patch author's code: give it time, but not forever. */
 #define ULP_CALLBACK_TIMEOUT_MS 30000
@@ -31,23 +32,20 @@ static uint64_t ulp_callback_addr(const struct ulp_applied_object *os, enum ulp_
 	return 0;
 }
 
-static int ulp_call_on_thread(struct ulp_callback_ctx *c, uint64_t fn, uint64_t arg, uint64_t *ret)
+static int ulp_call_in_hook(struct ulp_callback_ctx *c, uint64_t fn, uint64_t arg, uint64_t *ret)
 {
-	struct ulp_thread *th = ulp_process_find_thread(c->proc, c->thread);
-	int rc;
+	struct ulp_hook_cmd cmd = { .op = ULP_HOOK_CALL, .fn = fn, .arg = arg };
+	struct ulp_hook_result res;
+	int rc = ulp_hook_send(c->hook_fd, &cmd);
 
-	if (!th || th->gone)
-		return ulp_errorf(-ESRCH, "thread %d of process %d is gone", c->thread,
-				  c->proc->pid);
-	rc = ulp_thread_stop(c->proc, th);
+	if (rc == 0)
+		rc = ulp_hook_recv(c->hook_fd, c->proc, &res, sizeof(res), ULP_CALLBACK_TIMEOUT_MS);
 	if (rc < 0)
-		return rc;
-	th = ulp_process_find_thread(c->proc, c->thread);
-	rc = ulp_remote_call(c->proc, th, fn, &arg, 1, ret, ULP_CALLBACK_TIMEOUT_MS);
-	th = ulp_process_find_thread(c->proc, c->thread);
-	if (th)
-		ulp_thread_resume(c->proc, th);
-	return rc;
+		return ulp_errorf(
+			rc, "the thread loading an object in process %d did not run a callback",
+			c->proc->pid);
+	*ret = (uint64_t)res.ret;
+	return 0;
 }
 
 /*
@@ -72,8 +70,9 @@ static int ulp_callback_run(struct ulp_callback_ctx *c, struct ulp_applied_patch
 		rc = ulp_mem_write(c->proc, obj + offsetof(struct ulp_object, patched), &patched,
 				   sizeof(patched));
 	if (rc == 0)
-		rc = c->thread ? ulp_call_on_thread(c, ap->bias + fn, obj, &ret)
-			       : ulp_runtime_call(c->target, c->proc, ap->bias + fn, &obj, 1, &ret);
+		rc = c->hook_fd >= 0
+			     ? ulp_call_in_hook(c, ap->bias + fn, obj, &ret)
+			     : ulp_runtime_call(c->target, c->proc, ap->bias + fn, &obj, 1, &ret);
 	ulp_runtime_drain_log(c->target, c->proc);
 	if (rc < 0)
 		return ulp_error_prefix(rc, "patch '%s': a callback for object '%s' did not run",

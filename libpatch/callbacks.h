@@ -22,13 +22,14 @@ enum ulp_callback {
 };
 
 /*
- * Where callbacks run: on the runtime's worker thread (objects live or
- * going), or on the thread loading the object (coming), which is stopped.
+ * Where callbacks run: on the runtime's worker thread, or, for objects
+ * coming and going, on the thread in the loader hook, which runs them when
+ * asked over the hook channel (rt_abi.h).
  */
 struct ulp_callback_ctx {
 	struct ulp_target *target;
 	struct ulp_process *proc;
-	pid_t thread; /* 0: the runtime's worker */
+	int hook_fd; /* -1: the runtime's worker */
 };
 
 /*

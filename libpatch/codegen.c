@@ -369,15 +369,18 @@ static void put_jmp_ind(uint8_t *insn, size_t at, size_t ptr)
 }
 
 void ulp_dispatch_build(uint8_t out[ULP_SLOT_DISPATCH_LEN], size_t at, int32_t tls_offset,
-			uint8_t gen)
+			uint8_t gen, bool with_check)
 {
 	/*
 	 * cmpb $gen, %fs:tls_offset -- an absolute fs-relative address (SIB
 	 * with no base, no index), so it works from any slot.
 	 */
 	static const uint8_t cmp_fs[4] = { 0x64, 0x80, 0x3c, 0x25 };
+	/* lea -24(%rip), %r11: the dispatch's own address */
+	static const uint8_t lea_r11[7] = { 0x4c, 0x8d, 0x1d, 0xe8, 0xff, 0xff, 0xff };
 	bool unpatch = at == ULP_SLOT_UNPATCH_OFF;
 
+	memset(out, 0xcc, ULP_SLOT_DISPATCH_LEN);
 	memcpy(out, cmp_fs, sizeof(cmp_fs));
 	memcpy(out + 4, &tls_offset, sizeof(tls_offset));
 	out[8] = gen;
@@ -385,11 +388,18 @@ void ulp_dispatch_build(uint8_t out[ULP_SLOT_DISPATCH_LEN], size_t at, int32_t t
 	out[9] = 0x75;
 	out[10] = 0x06;
 	put_jmp_ind(out + 11, at + 11, unpatch ? ULP_SLOT_PREV_PTR_OFF : ULP_SLOT_NEW_PTR_OFF);
-	put_jmp_ind(out + 17, at + 17, unpatch ? ULP_SLOT_NEW_PTR_OFF : ULP_SLOT_PREV_PTR_OFF);
+	if (with_check) {
+		memcpy(out + 17, lea_r11, sizeof(lea_r11));
+		put_jmp_ind(out + 24, at + 24, ULP_SLOT_CHECK_PTR_OFF);
+	} else {
+		put_jmp_ind(out + 17, at + 17,
+			    unpatch ? ULP_SLOT_NEW_PTR_OFF : ULP_SLOT_PREV_PTR_OFF);
+	}
 }
 
 int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_offset, uint8_t gen,
-		   uint64_t new_func, uint64_t prev_func, const struct ulp_prologue *p)
+		   uint64_t new_func, uint64_t prev_func, uint64_t check,
+		   const struct ulp_prologue *p)
 {
 	if (!out || !p)
 		return ulp_errorf(-EINVAL, "ulp_slot_build: no output or no prologue");
@@ -407,9 +417,12 @@ int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_o
 				  p->func_addr, p->tramp_len);
 
 	memset(out, 0xcc, ULP_SLOT_SIZE);
-	ulp_dispatch_build(out + ULP_SLOT_DISPATCH_OFF, ULP_SLOT_DISPATCH_OFF, tls_offset, gen);
-	ulp_dispatch_build(out + ULP_SLOT_UNPATCH_OFF, ULP_SLOT_UNPATCH_OFF, tls_offset, gen);
+	ulp_dispatch_build(out + ULP_SLOT_DISPATCH_OFF, ULP_SLOT_DISPATCH_OFF, tls_offset, gen,
+			   check != 0);
+	ulp_dispatch_build(out + ULP_SLOT_UNPATCH_OFF, ULP_SLOT_UNPATCH_OFF, tls_offset, gen,
+			   check != 0);
 	put_jmp_ind(out + ULP_SLOT_STEADY_OFF, ULP_SLOT_STEADY_OFF, ULP_SLOT_NEW_PTR_OFF);
+	memcpy(out + ULP_SLOT_CHECK_PTR_OFF, &check, sizeof(check));
 	memcpy(out + ULP_SLOT_NEW_PTR_OFF, &new_func, sizeof(new_func));
 	memcpy(out + ULP_SLOT_PREV_PTR_OFF, &prev_func, sizeof(prev_func));
 	memcpy(out + ULP_SLOT_TRAMP_OFF, p->tramp, p->tramp_len);
@@ -418,5 +431,9 @@ int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_o
 
 _Static_assert(ULP_SLOT_TRAMP_OFF + ULP_TRAMPOLINE_MAX <= ULP_SLOT_UNPATCH_OFF,
 	       "the trampoline overlaps the unpatching dispatch");
+_Static_assert(ULP_SLOT_DISPATCH_OFF + ULP_SLOT_DISPATCH_LEN <= ULP_SLOT_STEADY_OFF,
+	       "the patching dispatch overlaps the steady entry");
+_Static_assert(ULP_SLOT_STEADY_OFF + 6 <= ULP_SLOT_CHECK_PTR_OFF,
+	       "the steady entry overlaps check_ptr");
 _Static_assert(ULP_SLOT_UNPATCH_OFF + ULP_SLOT_DISPATCH_LEN <= ULP_SLOT_SIZE,
 	       "the unpatching dispatch does not fit the slot");

@@ -10,6 +10,7 @@
 #ifndef ULP_CODEGEN_H
 #define ULP_CODEGEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,8 +27,13 @@
  *   +0   patching dispatch:    cmpb $gen, %fs:tls_offset ; switched to this transition?
  *                              jne  1f
  *                              jmp  *new_ptr(%rip)
- *                           1: jmp  *prev_ptr(%rip)
+ *                           1: lea  0(%rip) of this dispatch, %r11
+ *                              jmp  *check_ptr(%rip)     ; the runtime's self-switch check
+ *                              (without a check: 1: jmp *prev_ptr(%rip))
  *   +32  steady entry:         jmp  *new_ptr(%rip)
+ *   +40  check_ptr (.quad)     runtime/self_switch.c: once per transition a thread not
+ *                              switched yet tries to switch itself, then comes back here;
+ *                              the runtime reads tls_offset (+4) and gen (+8) from the dispatch
  *   +48  new_ptr  (.quad)      the version threads in the patched state run
  *   +56  prev_ptr (.quad)      the version the others run (usually the trampoline)
  *   +64  trampoline:           relocated displaced instructions
@@ -45,11 +51,12 @@
 #define ULP_SLOT_SIZE 256
 #define ULP_SLOT_DISPATCH_OFF 0
 #define ULP_SLOT_STEADY_OFF 32
+#define ULP_SLOT_CHECK_PTR_OFF 40
 #define ULP_SLOT_NEW_PTR_OFF 48
 #define ULP_SLOT_PREV_PTR_OFF 56
 #define ULP_SLOT_TRAMP_OFF 64
 #define ULP_SLOT_UNPATCH_OFF 224
-#define ULP_SLOT_DISPATCH_LEN 23
+#define ULP_SLOT_DISPATCH_LEN 30
 
 /* The state byte of a thread that never took part in a transition. */
 #define ULP_THREAD_GEN_INITIAL 0xff
@@ -94,17 +101,20 @@ int ulp_encode_jmp_rel32(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_REL32_L
  * Fill a whole slot for slot_addr: both dispatches testing for generation
  * gen at tls_offset (offset of the state byte from %fs base, usually
  * negative), the new/prev pointers, and the trampoline from p
- * (p->tramp_addr must equal slot_addr + ULP_SLOT_TRAMP_OFF).
+ * (p->tramp_addr must equal slot_addr + ULP_SLOT_TRAMP_OFF).  check: the
+ * runtime's self-switch entry, or 0 for dispatches without it.
  */
 int ulp_slot_build(uint8_t out[ULP_SLOT_SIZE], uint64_t slot_addr, int32_t tls_offset, uint8_t gen,
-		   uint64_t new_func, uint64_t prev_func, const struct ulp_prologue *p);
+		   uint64_t new_func, uint64_t prev_func, uint64_t check,
+		   const struct ulp_prologue *p);
 
 /*
  * The dispatch at slot offset `at` (ULP_SLOT_DISPATCH_OFF or
  * ULP_SLOT_UNPATCH_OFF): threads whose state byte equals gen run new_ptr
- * (patching) or prev_ptr (unpatching), the others the opposite.
+ * (patching) or prev_ptr (unpatching), the others the opposite, through
+ * the self-switch check at check_ptr if with_check.
  */
 void ulp_dispatch_build(uint8_t out[ULP_SLOT_DISPATCH_LEN], size_t at, int32_t tls_offset,
-			uint8_t gen);
+			uint8_t gen, bool with_check);
 
 #endif

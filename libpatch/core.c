@@ -15,6 +15,7 @@
 #include <ulp/patch.h>
 
 #include "callbacks.h"
+#include "dlhook.h"
 #include "engine.h"
 #include "error.h"
 #include "inject.h"
@@ -45,11 +46,13 @@ static int ulp_session_open(struct ulp_target *t, struct ulp_transition_stats *s
 	s->stats = stats;
 	if (!ulp_target_alive(t))
 		return ulp_errorf(-ESRCH, "no such process: %d (it exited)", t->pid);
+	ulp_trace("attach %d", t->pid);
 	ret = ulp_process_attach(t->pid, &s->p);
+	ulp_trace("attached");
 	if (ret < 0)
 		return ret;
 	s->p->own_tid = t->worker_tid;
-	s->cb = (struct ulp_callback_ctx){ .target = t, .proc = s->p };
+	s->cb = (struct ulp_callback_ctx){ .target = t, .proc = s->p, .hook_fd = -1 };
 	return 0;
 }
 
@@ -59,6 +62,7 @@ static int ulp_session_open(struct ulp_target *t, struct ulp_transition_stats *s
  */
 static void ulp_session_close(struct ulp_session *s)
 {
+	ulp_trace("detach");
 	ulp_unwinder_destroy(s->unw);
 	ulp_runtime_drain_log(s->t, s->p);
 	ulp_process_detach(s->p);
@@ -90,23 +94,26 @@ static int ulp_transition_begin(struct ulp_session *s, struct ulp_applied_patch 
 
 	if (!pt)
 		return ulp_errorf(-ENOMEM, "out of memory");
-	/* threads created from now on start switched */
-	ret = ulp_transition_start(&tr);
-	if (ret == 0)
-		ret = ulp_entries_poke(s->t, s->p, ap, entries);
-	if (ret < 0) {
-		ulp_mem_write(s->p, s->t->tls_init, &prev, 1);
-		free(pt);
-		return ret;
-	}
-	ap->entries = (unsigned char)entries;
-	ap->gen = to_state;
-	ap->in_transition = true;
 	pt->ap = ap;
 	pt->patching = patching;
 	pt->to_state = to_state;
 	pt->start_us = ulp_now_us();
 	s->t->transition = pt;
+	/* threads created from now on start switched; the others may switch themselves */
+	ret = ulp_transition_start(&tr);
+	if (ret == 0)
+		ret = ulp_self_switch_publish(s->t, s->p);
+	if (ret == 0)
+		ret = ulp_entries_poke(s->t, s->p, ap, entries);
+	if (ret < 0) {
+		ulp_mem_write(s->p, s->t->tls_init, &prev, 1);
+		ulp_target_end_transition(s->t);
+		ulp_self_switch_publish(s->t, s->p);
+		return ret;
+	}
+	ap->entries = (unsigned char)entries;
+	ap->gen = to_state;
+	ap->in_transition = true;
 	return 0;
 }
 
@@ -130,6 +137,7 @@ static int ulp_transition_complete(struct ulp_session *s)
 	ap->entries = patching ? ULP_ENTRY_STEADY : ULP_ENTRY_ORIGINAL;
 	ap->in_transition = false;
 	ulp_target_end_transition(t);
+	ulp_self_switch_publish(t, s->p);
 	if (patching) {
 		for (size_t o = 0; o < ap->nr_objs; o++)
 			if (ap->objs[o].loaded)
@@ -143,16 +151,23 @@ static int ulp_transition_complete(struct ulp_session *s)
 	for (size_t o = 0; o < ap->nr_objs; o++)
 		if (ap->objs[o].loaded)
 			ulp_callback_post_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
-	if (!ap->forced && ulp_threads_leave_slots(s->p, ap) == 0) {
+	/*
+	 * Never unmap code a thread may still run: after a force (as the
+	 * kernel keeps a forced livepatch module) or with a thread still in a
+	 * slot, the patch stays loaded.
+	 */
+	if (ap->forced) {
+		/* nothing: the kernel says nothing either */
+	} else if (ulp_threads_leave_slots(s->t, s->p, ap) == 0) {
 		ulp_release_slots(t, s->p, ap);
 		ulp_unload_from_target(t, s->p, ap);
 	} else {
-		/* Never unmap code a thread may still run: a few pages stay. */
-		ulp_target_log(t, "ulp: '%s': a thread may still run its code; it stays loaded",
+		ulp_target_log(t, "ulp: '%s': a thread stays inside its slots; they stay mapped",
 			       name);
 	}
 	ulp_target_log(t, "ulp: '%s': unpatching complete", name);
 	ulp_target_remove_patch(t, ap);
+	ulp_dlhook_watch(t, s->p);
 	return ULP_DONE;
 }
 
@@ -178,7 +193,9 @@ static int ulp_transition_attempt(struct ulp_session *s, int budget_ms)
 		return ret;
 	tr.unw = s->unw;
 	tr.busy = busy;
+	ulp_trace("attempt");
 	ret = ulp_transition_run(&tr, budget_ms);
+	ulp_trace("attempt done: %d", ret);
 	pt->attempts++;
 	free(busy);
 	if (ret == 1)
@@ -205,6 +222,8 @@ static int ulp_transition_reverse(struct ulp_session *s, int budget_ms)
 		pt->threads[i].switched = false;
 	tr.to_state = pt->to_state;
 	ret = ulp_transition_start(&tr);
+	if (ret == 0)
+		ret = ulp_self_switch_publish(s->t, s->p);
 	if (ret < 0)
 		return ret;
 	ap->enabled = pt->patching;
@@ -229,7 +248,7 @@ static void ulp_patch_cancel(struct ulp_session *s, struct ulp_applied_patch *ap
 		if (ap->objs[o].loaded)
 			ulp_callback_post_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
 	/* a thread that hit an entry while it changed may be inside a slot */
-	if (!s->p->exited && ulp_threads_leave_slots(s->p, ap) == 0) {
+	if (!s->p->exited && ulp_threads_leave_slots(s->t, s->p, ap) == 0) {
 		ulp_release_slots(s->t, s->p, ap);
 		ulp_unload_from_target(s->t, s->p, ap);
 	}
@@ -255,6 +274,12 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 	int ret;
 
 	ret = ulp_runtime_ensure(t, s->p, syms);
+	if (ret == 0 && ulp_dlhook_ensure(t, s->p, *syms) < 0) {
+		/* the patch still applies to what is loaded now */
+		ulp_target_log(t, "ulp: objects loaded later are not patched: %s",
+			       ulp_last_error());
+		ulp_error_clear();
+	}
 	if (ret == 0)
 		ret = ulp_load_into_target(t, s->p, ap, path);
 	if (ret == 0)
@@ -270,6 +295,7 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 		ulp_applied_patch_destroy(ap);
 		return ret;
 	}
+	ulp_trace("loaded, slots built");
 	ulp_target_log(t, "ulp: enabling patch '%s'", name);
 	ulp_target_log(t, "ulp: '%s': initializing patching transition", name);
 	for (size_t o = 0; o < ap->nr_objs; o++) {
@@ -287,13 +313,17 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 			ulp_target_log(t, "ulp: pre-patch callback failed for object '%s'",
 				       os->name);
 			ulp_patch_cancel(s, ap);
-			ulp_applied_patch_destroy(ap);
-			return ulp_errorf(
+			/* before ap goes: it owns the names */
+			ret = ulp_errorf(
 				ret, "patch '%s': pre-patch callback failed for object '%s': %s",
 				name, os->name, why);
+			ulp_applied_patch_destroy(ap);
+			return ret;
 		}
 	}
 	ret = ulp_target_add_patch(t, ap);
+	if (ret == 0)
+		ret = ulp_dlhook_watch(t, s->p);
 	if (ret == 0)
 		ret = ulp_transition_begin(s, ap, true, ap->gen, ULP_ENTRY_PATCHING);
 	if (ret < 0) {
@@ -510,4 +540,131 @@ int ulp_target_threads(struct ulp_target *t, struct ulp_thread_info **out, size_
 	*out = ti;
 	*nr = n;
 	return 0;
+}
+
+static struct ulp_applied_object *ulp_find_object(struct ulp_applied_patch *ap, const char *name)
+{
+	for (size_t o = 0; o < ap->nr_objs; o++)
+		if (ap->objs[o].info->name && strcmp(ap->objs[o].info->name, name) == 0)
+			return &ap->objs[o];
+	return NULL;
+}
+
+/* Patch one object that is being loaded: no thread can run its code yet. */
+static int ulp_object_patch(struct ulp_session *s, struct ulp_symbols *syms,
+			    struct ulp_applied_patch *ap, struct ulp_applied_object *os)
+{
+	int ret = ulp_object_prepare(s->t, s->p, syms, ap, os);
+
+	if (ret < 0) {
+		ulp_target_log(s->t, "ulp: failed to apply patch '%s' to object '%s': %s",
+			       ap->info->name, os->name, ulp_last_error());
+		return ret;
+	}
+	ret = ulp_callback_pre_patch(&s->cb, ap, os, ULP_OBJECT_COMING);
+	if (ret < 0) {
+		ulp_target_log(s->t, "ulp: pre-patch callback failed for object '%s'", os->name);
+		goto forget;
+	}
+	ret = ulp_build_slots(s->t, s->p, ap);
+	if (ret == 0 && ap->entries == ULP_ENTRY_UNPATCHING)
+		ret = ulp_unpatch_dispatch_write(s->t, s->p, ap, ap->gen);
+	if (ret == 0)
+		ret = ulp_object_entries_write(s->p, os, ap->entries);
+	if (ret < 0) {
+		ulp_target_log(s->t, "ulp: failed to apply patch '%s' to object '%s': %s",
+			       ap->info->name, os->name, ulp_last_error());
+		ulp_callback_post_unpatch(&s->cb, ap, os, ULP_OBJECT_COMING);
+		goto forget;
+	}
+	os->patched = true;
+	/* while in transition, post_patch waits for its completion */
+	if (!ap->in_transition)
+		ulp_callback_post_patch(&s->cb, ap, os, ULP_OBJECT_COMING);
+	return 0;
+forget:
+	ulp_object_release_slots(s->t, s->p, os);
+	ulp_object_forget_funcs(os);
+	os->loaded = false;
+	return ret;
+}
+
+/* Unpatch an object that is gone: its code is unmapped, only slots remain. */
+static void ulp_object_unpatch_gone(struct ulp_session *s, struct ulp_applied_patch *ap,
+				    struct ulp_applied_object *os)
+{
+	if (!ap->in_transition)
+		ulp_callback_pre_unpatch(&s->cb, ap, os, ULP_OBJECT_GOING);
+	ulp_target_log(s->t, "ulp: reverting patch '%s' on unloading object '%s'", ap->info->name,
+		       os->name);
+	ulp_object_release_slots(s->t, s->p, os);
+	ulp_object_forget_funcs(os);
+	os->patched = false;
+	os->loaded = false;
+	ulp_callback_post_unpatch(&s->cb, ap, os, ULP_OBJECT_GOING);
+}
+
+int ulp_objects_coming(struct ulp_target *t, const struct ulp_hook_event *ev, char *reject,
+		       size_t len)
+{
+	struct ulp_symbols *syms = NULL;
+	struct ulp_session s;
+	int refused = 0, ret;
+
+	if (ulp_session_open(t, NULL, &s) < 0)
+		return 0; /* cannot attach: the object loads unpatched */
+	s.cb.hook_fd = t->hook_fd;
+	for (uint32_t i = 0; i < ev->nr && !refused; i++) {
+		for (size_t k = 0; k < t->nr_patches && !refused; k++) {
+			struct ulp_applied_patch *ap = t->patches[k];
+			struct ulp_applied_object *os = ulp_find_object(ap, ev->objs[i].name);
+
+			if (!os || os->loaded)
+				continue;
+			ulp_target_log(t, "ulp: applying patch '%s' to loading object '%s'",
+				       ap->info->name, os->name);
+			ret = syms ? 0 : ulp_symbols_open(t->pid, &syms);
+			if (ret == 0)
+				ret = ulp_object_patch(&s, syms, ap, os);
+			if (ret == 0)
+				continue;
+			ulp_target_log(
+				t,
+				"ulp: patch '%s' failed for object '%s', refusing to load object '%s'",
+				ap->info->name, os->name, os->name);
+			snprintf(reject, len, "ulp: patch '%s' refused to load object '%s': %s",
+				 ap->info->name, os->name, strerror(-ret));
+			/* the patches applied before it let go of the object again */
+			for (size_t j = 0; j < k; j++) {
+				struct ulp_applied_object *prev =
+					ulp_find_object(t->patches[j], ev->objs[i].name);
+
+				if (prev && prev->loaded)
+					ulp_object_unpatch_gone(&s, t->patches[j], prev);
+			}
+			refused = 1;
+		}
+	}
+	ulp_symbols_close(syms);
+	ulp_session_close(&s);
+	return refused;
+}
+
+void ulp_objects_going(struct ulp_target *t, const struct ulp_hook_event *ev)
+{
+	struct ulp_session s;
+
+	if (ulp_session_open(t, NULL, &s) < 0)
+		return;
+	s.cb.hook_fd = t->hook_fd;
+	for (uint32_t i = 0; i < ev->nr; i++) {
+		for (size_t k = 0; k < t->nr_patches; k++) {
+			struct ulp_applied_patch *ap = t->patches[k];
+			struct ulp_applied_object *os = ulp_find_object(ap, ev->objs[i].name);
+
+			if (os && os->loaded)
+				ulp_object_unpatch_gone(&s, ap, os);
+		}
+	}
+	ulp_session_close(&s);
 }

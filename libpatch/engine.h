@@ -86,6 +86,11 @@ struct ulp_target {
 	uint64_t tls_init;
 	pid_t worker_tid;
 	bool no_sync_core; /* its kernel cannot serialise CPUs: code changes stop all */
+	int hook_fd; /* ulpd's end of the loader hook's channel (dlhook.h), -1 if none */
+	/* threads switching themselves (runtime/self_switch.c); 0 if the runtime cannot */
+	uint64_t self_check_entry;
+	uint64_t self_uncounted[2][2]; /* code where a thread returns to a slot uncounted */
+	uint64_t checks_running; /* address of the count of threads inside the check */
 	bool stop_all_logged; /* the event log says code changes stop all */
 	struct ulp_applied_patch **patches; /* in apply order: stack order */
 	size_t nr_patches;

@@ -3,7 +3,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static __thread char ulp_error_buf[1024];
 
@@ -41,4 +43,25 @@ const char *ulp_last_error(void)
 void ulp_error_clear(void)
 {
 	ulp_error_buf[0] = '\0';
+}
+
+void ulp_trace(const char *fmt, ...)
+{
+	static int on = -1;
+	struct timespec ts;
+	va_list ap;
+
+	if (on < 0) {
+		const char *e = getenv("ULP_TRACE");
+
+		on = e && *e && strcmp(e, "0") != 0;
+	}
+	if (!on)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	fprintf(stderr, "ulp-trace %ld.%06ld ", (long)ts.tv_sec, ts.tv_nsec / 1000);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }

@@ -17,4 +17,10 @@ const char *ulp_last_error(void);
 
 void ulp_error_clear(void);
 
+/*
+ * With ULP_TRACE=1 in the environment: a timestamped line on stderr, to see
+ * where an operation spends its time.  Otherwise nothing.
+ */
+void ulp_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -44,6 +44,8 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 
 	/* Only the fixed header: the log and scratch are read on demand. */
 	ret = ulp_mem_read(p, addr, &hdr, offsetof(struct ulp_rt_info, log));
+	if (ret == -EFAULT || ret == -EIO)
+		return -EAGAIN; /* being mapped: the loader has not zero-filled .bss yet */
 	if (ret < 0)
 		return ret;
 	if (hdr.magic == 0)
@@ -58,6 +60,9 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 	p->own_tid = hdr.worker_tid;
 	t->tls_offset = hdr.tls_offset;
 	t->tls_init = hdr.tls_init;
+	t->self_check_entry = hdr.self_check_entry;
+	memcpy(t->self_uncounted, hdr.self_check_uncounted, sizeof(t->self_uncounted));
+	t->checks_running = hdr.checks_running;
 	if (!t->worker_tid || !t->tls_init)
 		return ulp_errorf(-EPROTO, "the ulp runtime in process %d did not start", p->pid);
 	return 0;
@@ -388,6 +393,7 @@ int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, c
 	struct ulp_thread *w = ulp_process_find_thread(p, t->worker_tid);
 	int rc;
 
+	ulp_trace("runtime call 0x%llx", (unsigned long long)fn);
 	if (!w || w->gone)
 		return ulp_errorf(-ESRCH,
 				  "the ulp runtime's worker thread %d is gone in process %d",

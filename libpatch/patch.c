@@ -295,14 +295,20 @@ int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
 	return rc;
 }
 
+void ulp_object_release_slots(struct ulp_target *t, struct ulp_process *p,
+			      struct ulp_applied_object *os)
+{
+	for (size_t f = 0; f < os->nr_funcs; f++) {
+		if (os->funcs[f].slot)
+			ulp_slot_free(t, p, os->funcs[f].slot);
+		os->funcs[f].slot = 0;
+	}
+}
+
 void ulp_release_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap)
 {
-	ULP_FOR_EACH_FUNC(ap, fs)
-	{
-		if (fs->slot)
-			ulp_slot_free(t, p, fs->slot);
-		fs->slot = 0;
-	}
+	for (size_t o = 0; o < ap->nr_objs; o++)
+		ulp_object_release_slots(t, p, &ap->objs[o]);
 }
 
 int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap)
@@ -338,7 +344,8 @@ int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_appl
 			fs->direct = ulp_encode_jmp_rel32(fs->prologue.patch_addr, fs->new_addr,
 							  jmp) == 0;
 			ret = ulp_slot_build(slot, fs->slot, t->tls_offset, ap->gen, fs->new_addr,
-					     fs->prologue.tramp_addr, &fs->prologue);
+					     fs->prologue.tramp_addr, t->self_check_entry,
+					     &fs->prologue);
 		}
 		if (ret == 0)
 			ret = ulp_mem_write(p, fs->slot, slot, sizeof(slot));
@@ -489,10 +496,25 @@ static int ulp_slot_rip_to_original(const struct ulp_applied_func *fs, uint64_t 
 	return -EAGAIN;
 }
 
-/* Visit: a thread inside a slot goes on at its twin in the original function. */
+struct ulp_leave_ctx {
+	struct ulp_target *t;
+	struct ulp_applied_patch *ap;
+};
+
+/*
+ * Visit: a thread inside a slot goes on at its twin in the original
+ * function; one in the runtime's self-switch code on its way back to a slot
+ * is waited for.
+ */
 static int ulp_move_out_of_slot(struct ulp_process *p, struct ulp_thread *th, void *arg)
 {
-	struct ulp_applied_patch *ap = arg;
+	struct ulp_leave_ctx *c = arg;
+	struct ulp_applied_patch *ap = c->ap;
+
+	for (int i = 0; i < 2; i++)
+		if (th->regs.rip >= c->t->self_uncounted[i][0] &&
+		    th->regs.rip < c->t->self_uncounted[i][1])
+			return -EAGAIN;
 
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
@@ -569,17 +591,51 @@ int ulp_entries_poke(struct ulp_target *t, struct ulp_process *p, struct ulp_app
  * Once the original bytes are back, no thread enters a slot; wait for those
  * inside to leave (moving them to the original code where they can be).
  */
-int ulp_threads_leave_slots(struct ulp_process *p, struct ulp_applied_patch *ap)
+/* Threads inside the runtime's self-switch check go back to a slot when done. */
+static int ulp_wait_self_checks(struct ulp_target *t, struct ulp_process *p, int timeout_ms)
 {
-	struct ulp_visit v = { .fn = ulp_move_out_of_slot, .arg = ap };
-	struct ulp_addr_range *ranges;
-	int ret = ulp_entry_ranges(ap, true, &ranges, &v.nr_ranges);
+	uint64_t deadline = ulp_now_us() + (uint64_t)timeout_ms * 1000u;
+	uint32_t running;
+	int ret;
 
+	if (!t->checks_running)
+		return 0;
+	for (;;) {
+		ret = ulp_mem_read(p, t->checks_running, &running, sizeof(running));
+		if (ret < 0 || running == 0)
+			return ret;
+		if (ulp_now_us() > deadline)
+			return ulp_errorf(-ETIMEDOUT,
+					  "%u threads of process %d stay in the self-switch check",
+					  running, p->pid);
+		ulp_process_poll(p, 1);
+	}
+}
+
+int ulp_threads_leave_slots(struct ulp_target *t, struct ulp_process *p,
+			    struct ulp_applied_patch *ap)
+{
+	struct ulp_leave_ctx c = { .t = t, .ap = ap };
+	struct ulp_visit v = { .fn = ulp_move_out_of_slot, .arg = &c };
+	struct ulp_addr_range *ranges, *all;
+	int ret = ulp_wait_self_checks(t, p, ULP_SLOT_LEAVE_MS);
+
+	if (ret == 0)
+		ret = ulp_entry_ranges(ap, true, &ranges, &v.nr_ranges);
 	if (ret < 0)
 		return ret;
-	v.ranges = ranges;
+	/* asleep in the kernel with a pc in the uncounted code: also a visit */
+	all = realloc(ranges, (v.nr_ranges + 2) * sizeof(*all));
+	if (!all) {
+		free(ranges);
+		return ulp_errorf(-ENOMEM, "out of memory");
+	}
+	for (int i = 0; i < 2; i++)
+		all[v.nr_ranges++] =
+			(struct ulp_addr_range){ t->self_uncounted[i][0], t->self_uncounted[i][1] };
+	v.ranges = all;
 	ret = ulp_visit_all(p, &v, ULP_SLOT_LEAVE_MS);
-	free(ranges);
+	free(all);
 	return ret;
 }
 
@@ -592,7 +648,8 @@ int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
 		uint8_t d[ULP_SLOT_DISPATCH_LEN];
 		int ret;
 
-		ulp_dispatch_build(d, ULP_SLOT_UNPATCH_OFF, t->tls_offset, gen);
+		ulp_dispatch_build(d, ULP_SLOT_UNPATCH_OFF, t->tls_offset, gen,
+				   t->self_check_entry != 0);
 		ret = ulp_mem_write(p, fs->slot + ULP_SLOT_UNPATCH_OFF, d, sizeof(d));
 		if (ret < 0)
 			return ret;

@@ -58,6 +58,8 @@ int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
  */
 int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap);
 void ulp_release_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap);
+void ulp_object_release_slots(struct ulp_target *t, struct ulp_process *p,
+			      struct ulp_applied_object *os);
 /* Write the unpatching dispatch of every slot for generation gen. */
 int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
 			       struct ulp_applied_patch *ap, unsigned char gen);
@@ -77,7 +79,8 @@ int ulp_object_entries_write(struct ulp_process *p, struct ulp_applied_object *o
 			     enum ulp_entry_to to);
 
 /* After the original bytes are back: wait for threads inside slots to leave. */
-int ulp_threads_leave_slots(struct ulp_process *p, struct ulp_applied_patch *ap);
+int ulp_threads_leave_slots(struct ulp_target *t, struct ulp_process *p,
+			    struct ulp_applied_patch *ap);
 
 /*
  * Code a thread must not be running to switch: the old functions (and

@@ -10,11 +10,15 @@
 #include <stdint.h>
 
 #define ULP_RT_MAGIC 0x554c5052u /* "ULPR" */
-#define ULP_RT_ABI 3
+#define ULP_RT_ABI 5
 #define ULP_RT_SONAME "libulp-rt.so.0"
 #define ULP_RT_INFO_SYMBOL "ulp_rt_info"
 #define ULP_RT_SCRATCH_SIZE 4096
 #define ULP_RT_LOG_SIZE 65536
+#define ULP_RT_WATCH_SIZE 4096
+#define ULP_RT_SELF_RANGES 512
+#define ULP_RT_SELF_ACTIVE 0x100u
+#define ULP_RT_SELF_DONE_MAX 4096
 /* most address ranges ulp_rt_load_near() reserves */
 #define ULP_RT_RESERVE_MAX 128
 
@@ -42,11 +46,96 @@ struct ulp_rt_info {
 	 * registering first; 0 or -errno.
 	 */
 	uint64_t fn_sync_core;
+	/*
+	 * int ulp_rt_hook_open(uint64_t r_debug): start the loader hook's
+	 * channel (see "Loader hook" below); returns the target's fd of
+	 * ulpd's end, which ulpd copies with pidfd_getfd(), or -errno.
+	 */
+	uint64_t fn_hook_open;
+	/* int ulp_rt_hook_release(int fd): close the target's copy of ulpd's end */
+	uint64_t fn_hook_release;
+	/* where ld.so's _dl_debug_state() is made to jump */
+	uint64_t hook_entry;
+	/*
+	 * Names of the objects patches are for, each NUL-terminated, an empty
+	 * name last: only loads and unloads of these are reported to ulpd.
+	 */
+	char watch[ULP_RT_WATCH_SIZE];
+	/*
+	 * Threads switching themselves (runtime/self_switch.c).  A dispatch
+	 * sends a thread that has not switched to self_check_entry, once per
+	 * transition; it switches to generation g if self_state is
+	 * ULP_RT_SELF_ACTIVE | g and no return address on its stack lies in
+	 * self_ranges[0..self_nr).  ulpd writes the ranges, then self_state;
+	 * clears self_state before it changes them.  A thread between
+	 * self_check_uncounted[i][0] and [i][1] is on its way back to a slot
+	 * without being counted in *checks_running.
+	 */
+	uint64_t self_check_entry; /* 0: the runtime cannot (no xsave) */
+	uint64_t self_check_uncounted[2][2];
+	uint64_t checks_running; /* address of a uint32_t */
+	uint32_t self_state;
+	uint32_t self_nr;
+	uint64_t self_ranges[ULP_RT_SELF_RANGES][2];
+	/*
+	 * Threads that switched themselves since self_state was last set:
+	 * ulpd counts them without stopping them.  An entry's tid is written
+	 * last; 0 means not written yet.
+	 */
+	uint32_t self_done_nr;
+	uint32_t pad2;
+	struct {
+		int32_t tid;
+		uint32_t gen;
+	} self_done[ULP_RT_SELF_DONE_MAX];
 	/* event log written by ulp_log(): a byte ring, read by the engine */
 	uint64_t log_head; /* total bytes ever written */
 	char log[ULP_RT_LOG_SIZE];
 	/* arguments and error text passed with remote calls */
 	char scratch[ULP_RT_SCRATCH_SIZE];
+};
+
+/*
+ * Loader hook channel (a SOCK_SEQPACKET pair): the hook, on the thread that
+ * calls dlopen()/dlclose(), sends one ulp_hook_event when watched objects
+ * came (mapped, not yet relocated, constructors not run) or went
+ * (unmapped), then obeys ulp_hook_cmds until DONE or REJECT.  If ulpd is
+ * gone the send fails or the channel reads EOF, and the hook returns at once.
+ */
+#define ULP_HOOK_MAX_OBJS 16
+
+enum ulp_hook_kind {
+	ULP_HOOK_COMING = 1,
+	ULP_HOOK_GOING = 2,
+};
+
+struct ulp_hook_obj {
+	uint64_t l_addr; /* load bias */
+	char name[256]; /* DT_SONAME, else the file name */
+	char path[512]; /* as the loader has it (l_name) */
+};
+
+struct ulp_hook_event {
+	uint32_t kind; /* enum ulp_hook_kind */
+	uint32_t nr;
+	struct ulp_hook_obj objs[ULP_HOOK_MAX_OBJS];
+};
+
+enum ulp_hook_op {
+	ULP_HOOK_CALL = 1, /* run fn(arg) on this thread, answer with a ulp_hook_result */
+	ULP_HOOK_DONE = 2, /* return from the hook */
+	ULP_HOOK_REJECT = 3, /* make the dlopen fail with msg, if it can still fail */
+};
+
+struct ulp_hook_cmd {
+	uint32_t op; /* enum ulp_hook_op */
+	uint32_t pad;
+	uint64_t fn, arg;
+	char msg[512];
+};
+
+struct ulp_hook_result {
+	int64_t ret;
 };
 
 #endif

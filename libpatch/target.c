@@ -42,6 +42,7 @@ int ulp_target_new(pid_t pid, struct ulp_target **out)
 	if (!t)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	t->pid = pid;
+	t->hook_fd = -1;
 	t->start_time = ulp_read_start_time(pid);
 	if (!t->start_time) {
 		free(t);
@@ -81,6 +82,8 @@ void ulp_target_free(struct ulp_target *t)
 		ulp_applied_patch_free(t->patches[i]);
 	free(t->patches);
 	ulp_target_end_transition(t);
+	if (t->hook_fd >= 0)
+		close(t->hook_fd);
 	for (size_t i = 0; i < t->nr_log; i++)
 		free(t->log[i]);
 	free(t->log);

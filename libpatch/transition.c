@@ -11,6 +11,7 @@
 #include "memory.h"
 #include "patch.h"
 #include "process.h"
+#include "rt_abi.h"
 #include "unwind.h"
 
 #define ULP_MAX_FRAMES 512
@@ -101,6 +102,52 @@ static void ulp_transition_note(struct ulp_transition *tr, const struct ulp_thre
 		ulp_blocker_name(tr->pending->ap, blocker, ti);
 	else
 		ti->func = ti->object = NULL;
+}
+
+/* Switched in this transition, as an earlier check or the thread itself said. */
+static bool ulp_recorded_switched(const struct ulp_transition *tr, pid_t tid)
+{
+	const struct ulp_pending_transition *pt = tr->pending;
+
+	for (size_t i = 0; pt && i < pt->nr_threads; i++)
+		if (pt->threads[i].tid == tid)
+			return pt->threads[i].switched;
+	return false;
+}
+
+/*
+ * Threads that switched themselves (runtime/self_switch.c) and said so:
+ * switched without a stop.
+ */
+static void ulp_transition_note_self_switched(struct ulp_transition *tr)
+{
+	struct ulp_rt_info *ri = NULL;
+	uint64_t base = tr->target->rt_info;
+	uint32_t nr;
+	size_t off = offsetof(struct ulp_rt_info, self_done_nr);
+
+	if (!tr->target->self_check_entry || !base ||
+	    ulp_mem_read(tr->proc, base + off, &nr, sizeof(nr)) < 0 || nr == 0)
+		return;
+	if (nr > ULP_RT_SELF_DONE_MAX)
+		nr = ULP_RT_SELF_DONE_MAX;
+	ri = malloc(sizeof(*ri));
+	off = offsetof(struct ulp_rt_info, self_done);
+	if (!ri || ulp_mem_read(tr->proc, base + off, (char *)ri + off,
+				nr * sizeof(ri->self_done[0])) < 0) {
+		free(ri);
+		return;
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		struct ulp_thread *th;
+
+		if (ri->self_done[i].gen != tr->to_state || ri->self_done[i].tid <= 0)
+			continue;
+		th = ulp_process_find_thread(tr->proc, ri->self_done[i].tid);
+		if (th && !th->gone)
+			ulp_transition_note(tr, th, true, 0);
+	}
+	free(ri);
 }
 
 /*
@@ -221,6 +268,7 @@ int ulp_transition_try_complete(struct ulp_transition *tr)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	ulp_process_poll(p, 0);
 	ulp_transition_recall(tr);
+	ulp_transition_note_self_switched(tr);
 	todo = calloc(p->nr_threads + 1, sizeof(*todo));
 	if (!todo) {
 		ret = ulp_errorf(-ENOMEM, "out of memory");
@@ -231,12 +279,14 @@ int ulp_transition_try_complete(struct ulp_transition *tr)
 
 		if (th->gone)
 			continue;
-		if (!ulp_thread_switched(tr, th))
+		if (!ulp_recorded_switched(tr, th->tid) && !ulp_thread_switched(tr, th))
 			todo[nr++] = th->tid;
 		else
 			ulp_transition_note(tr, th, true, 0);
 	}
+	ulp_trace("pass: %zu threads to check", nr);
 	ret = ulp_visit_pass(p, todo, &nr, &v, ulp_now_us() + ULP_PASS_US);
+	ulp_trace("pass done: %zu left, all=%d", nr, c.all);
 	if (nr > 0)
 		c.all = false;
 out:
@@ -249,6 +299,48 @@ out:
 	return c.all ? 1 : 0;
 }
 
+static uint32_t ulp_self_switched_count(struct ulp_transition *tr)
+{
+	uint32_t nr = 0;
+
+	ulp_mem_read(tr->proc, tr->target->rt_info + offsetof(struct ulp_rt_info, self_done_nr),
+		     &nr, sizeof(nr));
+	return nr;
+}
+
+/*
+ * Threads that run into a function being changed switch themselves
+ * (runtime/self_switch.c) as soon as they get a CPU; stopping them would
+ * also have to wait for that, and slows them down.  Wait while they are
+ * still reporting (quiet for 10 ms: done; nobody at all within 2 ms: done).
+ */
+#define ULP_SELF_SETTLE_MAX_US 200000u
+#define ULP_SELF_SETTLE_QUIET_US 10000u
+
+static void ulp_self_switch_settle(struct ulp_transition *tr, uint64_t deadline)
+{
+	uint64_t start = ulp_now_us(), last_change = start, now;
+	uint32_t seen;
+
+	if (!tr->target->self_check_entry || !tr->target->rt_info)
+		return;
+	seen = ulp_self_switched_count(tr);
+	for (now = start; now - start < ULP_SELF_SETTLE_MAX_US && now < deadline;
+	     now = ulp_now_us()) {
+		uint32_t n;
+
+		ulp_process_poll(tr->proc, 1);
+		n = ulp_self_switched_count(tr);
+		if (n != seen) {
+			seen = n;
+			last_change = ulp_now_us();
+		} else if (ulp_now_us() - last_change >=
+			   (seen ? ULP_SELF_SETTLE_QUIET_US : ULP_SELF_SETTLE_QUIET_US / 5)) {
+			break;
+		}
+	}
+}
+
 int ulp_transition_run(struct ulp_transition *tr, int budget_ms)
 {
 	uint64_t start = ulp_now_us();
@@ -256,6 +348,7 @@ int ulp_transition_run(struct ulp_transition *tr, int budget_ms)
 	int ret;
 
 	for (unsigned round = 1;; round++) {
+		ulp_self_switch_settle(tr, deadline);
 		ret = ulp_transition_try_complete(tr);
 		if (tr->stats)
 			tr->stats->rounds += 1;
@@ -290,4 +383,48 @@ int ulp_transition_force_all(struct ulp_transition *tr)
 	struct ulp_visit v = { .fn = ulp_transition_force_visit, .arg = tr };
 
 	return ulp_visit_all(tr->proc, &v, 10000);
+}
+
+int ulp_self_switch_publish(struct ulp_target *t, struct ulp_process *p)
+{
+	const struct ulp_pending_transition *pt = t->transition;
+	uint64_t base = t->rt_info;
+	struct ulp_addr_range *busy = NULL;
+	uint32_t off = 0, state, nr32;
+	size_t nr = 0;
+	int ret;
+
+	if (!t->self_check_entry || !base)
+		return 0;
+	/* first off: threads in the check then give up instead of reading half-written ranges */
+	ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_state), &off, sizeof(off));
+	if (ret == 0)
+		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_done_nr), &off,
+				    sizeof(off));
+	if (ret < 0 || !pt)
+		return ret;
+	ret = ulp_busy_ranges(pt->ap, pt->patching, &busy, &nr);
+	if (ret < 0)
+		return ret;
+	if (nr > ULP_RT_SELF_RANGES) {
+		free(busy); /* too many: ulpd's own checks switch every thread */
+		return 0;
+	}
+	for (size_t i = 0; i < nr && ret == 0; i++) {
+		uint64_t r[2] = { busy[i].start, busy[i].end };
+
+		ret = ulp_mem_write(
+			p, base + offsetof(struct ulp_rt_info, self_ranges) + i * sizeof(r), r,
+			sizeof(r));
+	}
+	free(busy);
+	nr32 = (uint32_t)nr;
+	state = ULP_RT_SELF_ACTIVE | pt->to_state;
+	if (ret == 0)
+		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_nr), &nr32,
+				    sizeof(nr32));
+	if (ret == 0)
+		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_state), &state,
+				    sizeof(state));
+	return ret;
 }

@@ -60,4 +60,11 @@ int ulp_transition_run(struct ulp_transition *tr, int budget_ms);
  */
 int ulp_transition_force_all(struct ulp_transition *tr);
 
+/*
+ * Tell the runtime which transition threads may switch to by themselves
+ * (runtime/self_switch.c) and the code that must be off their stacks; none
+ * when t->transition is NULL.
+ */
+int ulp_self_switch_publish(struct ulp_target *t, struct ulp_process *p);
+
 #endif

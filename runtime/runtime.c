@@ -22,8 +22,7 @@
 
 #include "../libpatch/codegen.h"
 #include "../libpatch/rt_abi.h"
-
-#define ULP_RT_EXPORT __attribute__((visibility("default")))
+#include "runtime.h"
 
 ULP_RT_EXPORT struct ulp_rt_info ulp_rt_info;
 
@@ -34,8 +33,11 @@ ULP_RT_EXPORT struct ulp_rt_info ulp_rt_info;
  * during a transition start in the target state.  It holds the generation
  * of the last transition the thread switched to (see codegen.h).
  */
-__thread unsigned char ulp_thread_state __attribute__((tls_model("initial-exec"))) =
-	ULP_THREAD_GEN_INITIAL;
+__thread struct ulp_thread_tls ulp_thread_tls __attribute__((tls_model("initial-exec"))) = {
+	.state = ULP_THREAD_GEN_INITIAL,
+	/* not the first generation (ULP_THREAD_GEN_INITIAL + 1) */
+	.tried = ULP_THREAD_GEN_INITIAL,
+};
 
 static pthread_mutex_t ulp_log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -136,8 +138,10 @@ ULP_RT_EXPORT int ulp_rt_sync_core(void)
 	return (int)ulp_raw_syscall2(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0);
 }
 
-static void ulp_log_append(const char *line, size_t len)
+void ulp_rt_log_line(const char *line)
 {
+	size_t len = strlen(line);
+
 	pthread_mutex_lock(&ulp_log_lock);
 	for (size_t i = 0; i < len; i++)
 		ulp_rt_info.log[(ulp_rt_info.log_head + i) % ULP_RT_LOG_SIZE] = line[i];
@@ -147,40 +151,63 @@ static void ulp_log_append(const char *line, size_t len)
 
 static const char *ulp_caller_patch_name(const void *caller)
 {
-	Dl_info info;
-	void *h;
+	struct link_map *map = NULL;
 	struct ulp_patch *desc;
+	Dl_info info;
 
-	if (!dladdr(caller, &info) || !info.dli_fname)
+	/*
+	 * A link_map is a handle for dlsym(), so no dlopen() is needed: this
+	 * also runs inside the loader hook, where dlopen() must not be called.
+	 */
+	if (!dladdr1(caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map)
 		return "unknown";
-	h = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY);
-	if (!h)
-		return "unknown";
-	desc = dlsym(h, ULP_PATCH_SYMBOL);
-	dlclose(h);
+	desc = dlsym(map, ULP_PATCH_SYMBOL);
 	return desc && desc->name ? desc->name : "unknown";
 }
 
-ULP_RT_EXPORT void ulp_log(const char *fmt, ...)
+static void ulp_log_line_v(const char *patch, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
 	int n;
 
-	n = snprintf(line, sizeof(line),
-		     "%s: ", ulp_caller_patch_name(__builtin_return_address(0)));
-	va_start(ap, fmt);
+	n = snprintf(line, sizeof(line), "%s: ", patch);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	ulp_log_append(line, (size_t)n);
+	line[n] = '\0';
+	ulp_rt_log_line(line);
+}
+
+ULP_RT_EXPORT void ulp_log_patch(const struct ulp_patch *patch, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ulp_log_line_v(patch && patch->name ? patch->name : "unknown", fmt, ap);
+	va_end(ap);
+}
+
+/* Parenthesised: the name is also the macro of <ulp/patch.h>. */
+ULP_RT_EXPORT void(ulp_log)(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ulp_log_line_v(ulp_caller_patch_name(__builtin_return_address(0)), fmt, ap);
+	va_end(ap);
 }
 
 ULP_RT_EXPORT const char *ulp_object_describe(const struct ulp_object *obj)
 {
-	static __thread char buf[512];
+	/*
+	 * Not __thread: a dlopen()ed library's TLS comes out of the loader's
+	 * small static surplus.  A few buffers in turn serve callbacks, which
+	 * run one at a time.
+	 */
+	static char bufs[8][512];
+	static unsigned next;
+	char *buf = bufs[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % 8];
 	static const char *const states[] = {
 		[ULP_OBJECT_LIVE] = "[ULP_OBJECT_LIVE] Normal state",
 		[ULP_OBJECT_COMING] = "[ULP_OBJECT_COMING] Fully formed, running constructors",
@@ -189,7 +216,7 @@ ULP_RT_EXPORT const char *ulp_object_describe(const struct ulp_object *obj)
 
 	if (!obj->name)
 		return "main";
-	snprintf(buf, sizeof(buf), "%s -> %s", obj->name,
+	snprintf(buf, sizeof(bufs[0]), "%s -> %s", obj->name,
 		 obj->state >= 0 && obj->state <= ULP_OBJECT_GOING ? states[obj->state]
 								   : "[unknown]");
 	return buf;
@@ -233,7 +260,7 @@ static int ulp_find_tls_init(struct dl_phdr_info *info, size_t size, void *data)
 		 * dlopen; __tls_get_addr brings the DTV up to date. */
 		block = __tls_get_addr(&ti);
 		ulp_rt_info.tls_init = info->dlpi_addr + ph->p_vaddr +
-				       (uint64_t)((char *)&ulp_thread_state - block);
+				       (uint64_t)((char *)&ulp_thread_tls.state - block);
 		return 1;
 	}
 	return 0;
@@ -249,13 +276,17 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 	__asm__("mov %%fs:0, %0" : "=r"(tp));
 	ulp_rt_info.magic = ULP_RT_MAGIC;
 	ulp_rt_info.abi = ULP_RT_ABI;
-	ulp_rt_info.tls_offset = (int32_t)((char *)&ulp_thread_state - tp);
+	ulp_rt_info.tls_offset = (int32_t)((char *)&ulp_thread_tls.state - tp);
 	ulp_rt_info.fn_load = (uint64_t)ulp_rt_load;
 	ulp_rt_info.fn_unload = (uint64_t)ulp_rt_unload;
 	ulp_rt_info.fn_mmap = (uint64_t)ulp_rt_mmap;
 	ulp_rt_info.fn_munmap = (uint64_t)ulp_rt_munmap;
 	ulp_rt_info.fn_load_near = (uint64_t)ulp_rt_load_near;
 	ulp_rt_info.fn_sync_core = (uint64_t)ulp_rt_sync_core;
+	ulp_rt_info.fn_hook_open = (uint64_t)ulp_rt_hook_open;
+	ulp_rt_info.fn_hook_release = (uint64_t)ulp_rt_hook_release;
+	ulp_rt_info.hook_entry = (uint64_t)ulp_rt_dl_hook;
+	ulp_rt_self_switch_init();
 	if (dladdr((void *)ulp_rt_init, &self) && self.dli_fname) {
 		const char *base = strrchr(self.dli_fname, '/');
 

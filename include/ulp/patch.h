@@ -104,11 +104,18 @@ struct ulp_patch {
 	}
 
 /*
- * The patch's printk: one line in the target's event log, as
- * "<patch>: <text>", ordered with ulp's own lines.  Provided by libulp-rt.so,
- * which is loaded into every patched process before any patch.
+ * The patch's printk: ulp_log(fmt, ...) adds one line to the target's event
+ * log, as "<patch>: <text>", ordered with ulp's own lines.  Provided by
+ * libulp-rt.so, which is loaded into every patched process before any
+ * patch.  The macro passes the patch's own descriptor, so the line is
+ * attributed right even from a tail call.
  */
+void ulp_log_patch(const struct ulp_patch *patch, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Older form: the patch is found from the caller's address. */
 void ulp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern struct ulp_patch ulp_patch_descriptor;
+#define ulp_log(...) ulp_log_patch(&ulp_patch_descriptor, __VA_ARGS__)
 
 /* "main", or "libx.so -> [ULP_OBJECT_LIVE] Normal state" and the like. */
 const char *ulp_object_describe(const struct ulp_object *obj);

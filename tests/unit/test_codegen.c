@@ -396,7 +396,7 @@ static void check_slot(int32_t tls_offset)
 	uint64_t ptr;
 
 	assert_int_equal(ulp_prologue_build(plain_fn, sizeof(plain_fn), func, tramp, &p), 0);
-	assert_int_equal(ulp_slot_build(out, slot, tls_offset, 0x5a, new_func, tramp, &p), 0);
+	assert_int_equal(ulp_slot_build(out, slot, tls_offset, 0x5a, new_func, tramp, 0, &p), 0);
 	check_dispatch(out, slot, ULP_SLOT_DISPATCH_OFF, tls_offset, 0x5a, ULP_SLOT_NEW_PTR_OFF,
 		       ULP_SLOT_PREV_PTR_OFF);
 	check_dispatch(out, slot, ULP_SLOT_UNPATCH_OFF, tls_offset, 0x5a, ULP_SLOT_PREV_PTR_OFF,
@@ -409,8 +409,10 @@ static void check_slot(int32_t tls_offset)
 	assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_JMP);
 	assert_int_equal(d.insn.length, 6);
 	assert_int_equal(rel_target(&d, slot + ULP_SLOT_STEADY_OFF), slot + ULP_SLOT_NEW_PTR_OFF);
-	for (size_t i = ULP_SLOT_STEADY_OFF + 6; i < ULP_SLOT_NEW_PTR_OFF; i++)
+	for (size_t i = ULP_SLOT_STEADY_OFF + 6; i < ULP_SLOT_CHECK_PTR_OFF; i++)
 		assert_int_equal(out[i], 0xcc);
+	memcpy(&ptr, out + ULP_SLOT_CHECK_PTR_OFF, sizeof(ptr));
+	assert_int_equal(ptr, 0);
 
 	memcpy(&ptr, out + ULP_SLOT_NEW_PTR_OFF, sizeof(ptr));
 	assert_int_equal(ptr, new_func);
@@ -483,10 +485,10 @@ static void test_slot_invalid(void **state)
 	assert_int_equal(ulp_prologue_build(plain_fn, sizeof(plain_fn), 0x7f0000100000,
 					    slot + ULP_SLOT_TRAMP_OFF + 16, &p),
 			 0);
-	assert_int_equal(ulp_slot_build(out, slot, -8, 0, 1, 2, &p), -EINVAL);
+	assert_int_equal(ulp_slot_build(out, slot, -8, 0, 1, 2, 0, &p), -EINVAL);
 	p.tramp_addr = slot + ULP_SLOT_TRAMP_OFF;
 	p.tramp_len = ULP_TRAMPOLINE_MAX + 1;
-	assert_int_equal(ulp_slot_build(out, slot, -8, 0, 1, 2, &p), -EINVAL);
+	assert_int_equal(ulp_slot_build(out, slot, -8, 0, 1, 2, 0, &p), -EINVAL);
 }
 
 /* ---- running the generated code ---- */
@@ -638,7 +640,7 @@ static void test_exec_slot(void **state)
 		ulp_prologue_build(func, sizeof(f_code), func_addr, slot + ULP_SLOT_TRAMP_OFF, &p),
 		0);
 	assert_int_equal(ulp_slot_build(slot_bytes, slot, (int32_t)off, 7, addr_of((void *)new_f),
-					slot + ULP_SLOT_TRAMP_OFF, &p),
+					slot + ULP_SLOT_TRAMP_OFF, 0, &p),
 			 0);
 	memcpy((void *)(uintptr_t)slot, slot_bytes, sizeof(slot_bytes));
 
@@ -654,7 +656,7 @@ static void test_exec_slot(void **state)
 	assert_int_equal(as_fn(slot + ULP_SLOT_STEADY_OFF)(3), 300);
 	/* a revert rewrites the unpatching dispatch for its own generation */
 	ulp_dispatch_build((uint8_t *)(uintptr_t)slot + ULP_SLOT_UNPATCH_OFF, ULP_SLOT_UNPATCH_OFF,
-			   (int32_t)off, 8);
+			   (int32_t)off, 8, false);
 	__builtin___clear_cache((char *)(uintptr_t)slot, (char *)(uintptr_t)slot + ULP_SLOT_SIZE);
 	thread_patch_state = 8;
 	assert_int_equal(as_fn(slot + ULP_SLOT_UNPATCH_OFF)(3), 7);
@@ -678,6 +680,77 @@ static void test_exec_slot(void **state)
 	thread_patch_state = 0;
 }
 
+/*
+ * A stand-in for the runtime's self-switch entry: switches the thread to the
+ * dispatch's generation (tls offset at +4, generation at +8 of the dispatch
+ * in %r11) and goes back to the dispatch, keeping the argument registers.
+ */
+__asm__(".text\n"
+	"fake_self_check:\n"
+	"	movslq 4(%r11), %r10\n"
+	"	push %rax\n"
+	"	movzbl 8(%r11), %eax\n"
+	"	mov %al, %fs:(%r10)\n"
+	"	pop %rax\n"
+	"	jmp *%r11\n");
+extern const char fake_self_check[];
+
+/* With a self-switch entry, a thread not switched goes there first, then the dispatch decides. */
+static void test_slot_self_check(void **state)
+{
+	const uint64_t check = 0x7f00deadbee0;
+	uint8_t slot_bytes[ULP_SLOT_SIZE];
+	uint64_t fs_base, slot, func_addr, ptr;
+	struct ulp_prologue p;
+	struct dec d;
+	uint8_t *func;
+	int64_t off;
+	(void)state;
+
+	if (!rwx)
+		skip();
+	func = rwx + 0x3000;
+	memcpy(func, f_code, sizeof(f_code));
+	func_addr = addr_of(func);
+	slot = addr_of(rwx + 0x101000);
+	__asm__ volatile("mov %%fs:0, %0" : "=r"(fs_base));
+	off = (int64_t)(addr_of(&thread_patch_state) - fs_base);
+	assert_int_equal(
+		ulp_prologue_build(func, sizeof(f_code), func_addr, slot + ULP_SLOT_TRAMP_OFF, &p),
+		0);
+
+	/* the bytes: lea of the dispatch into %r11, then jmp *check_ptr(%rip) */
+	assert_int_equal(ulp_slot_build(slot_bytes, slot, (int32_t)off, 9, addr_of((void *)new_f),
+					slot + ULP_SLOT_TRAMP_OFF, check, &p),
+			 0);
+	for (size_t at = ULP_SLOT_DISPATCH_OFF; at <= ULP_SLOT_UNPATCH_OFF;
+	     at += ULP_SLOT_UNPATCH_OFF - ULP_SLOT_DISPATCH_OFF) {
+		decode(slot_bytes + at + 17, ULP_SLOT_DISPATCH_LEN - 17, &d);
+		assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_LEA);
+		assert_int_equal(rel_target(&d, slot + at + 17), slot + at);
+		decode(slot_bytes + at + 24, ULP_SLOT_DISPATCH_LEN - 24, &d);
+		assert_int_equal(d.insn.mnemonic, ZYDIS_MNEMONIC_JMP);
+		assert_int_equal(rel_target(&d, slot + at + 24), slot + ULP_SLOT_CHECK_PTR_OFF);
+	}
+	memcpy(&ptr, slot_bytes + ULP_SLOT_CHECK_PTR_OFF, sizeof(ptr));
+	assert_int_equal(ptr, check);
+
+	/* run it: the stand-in switches the thread, the dispatch then runs the new version */
+	assert_int_equal(ulp_slot_build(slot_bytes, slot, (int32_t)off, 9, addr_of((void *)new_f),
+					slot + ULP_SLOT_TRAMP_OFF, addr_of(fake_self_check), &p),
+			 0);
+	memcpy((void *)(uintptr_t)slot, slot_bytes, sizeof(slot_bytes));
+	__builtin___clear_cache((char *)(uintptr_t)slot, (char *)(uintptr_t)slot + ULP_SLOT_SIZE);
+	thread_patch_state = 8;
+	assert_int_equal(as_fn(slot + ULP_SLOT_DISPATCH_OFF)(3), 300);
+	assert_int_equal(thread_patch_state, 9);
+	/* the unpatching dispatch: switched threads run the previous version */
+	thread_patch_state = 8;
+	assert_int_equal(as_fn(slot + ULP_SLOT_UNPATCH_OFF)(3), 7);
+	assert_int_equal(thread_patch_state, 9);
+	thread_patch_state = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -696,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_exec_trampoline),
 		cmocka_unit_test(test_exec_relocated),
 		cmocka_unit_test(test_exec_slot),
+		cmocka_unit_test(test_slot_self_check),
 	};
 
 	return cmocka_run_group_tests(tests, rwx_setup, rwx_teardown);
