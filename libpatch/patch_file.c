@@ -634,7 +634,13 @@ static int read_descriptor(struct patch_image *img, struct ulp_patch_info *info)
 		return err;
 	if (!info->name || !info->name[0])
 		return malformed(img, "the patch has no name");
-	info->replace = p.struct_size > offsetof(struct ulp_patch, replace) && p.replace;
+	if (p.struct_size > offsetof(struct ulp_patch, replace)) {
+		unsigned char replace;
+
+		/* a byte from the file: any value, not only what a bool may hold */
+		memcpy(&replace, (const char *)&p + offsetof(struct ulp_patch, replace), 1);
+		info->replace = replace != 0;
+	}
 
 	err = read_objects(img, (uintptr_t)p.objs, info);
 	if (!err)
