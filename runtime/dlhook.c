@@ -16,6 +16,7 @@
  * Without ulpd it returns at once.
  */
 #include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <errno.h>
 #include <link.h>
 #include <poll.h>
@@ -234,6 +235,14 @@ ULP_RT_EXPORT void ulp_rt_dl_hook(void)
 		ulp_signal_error(0, NULL, NULL, reject);
 }
 
+static bool ulp_glibc_can_refuse(void)
+{
+	unsigned major = 0, minor = 0;
+
+	return sscanf(gnu_get_libc_version(), "%u.%u", &major, &minor) == 2 && major == 2 &&
+	       minor >= 35 && minor <= 40;
+}
+
 ULP_RT_EXPORT int ulp_rt_hook_open(uint64_t r_debug)
 {
 	int sv[2];
@@ -242,8 +251,14 @@ ULP_RT_EXPORT int ulp_rt_hook_open(uint64_t r_debug)
 		return -EINVAL;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	/* resolved now: a lookup inside the hook could disturb dlerror() */
-	if (!ulp_signal_error)
+	/*
+	 * Resolved now: a lookup inside the hook could disturb dlerror().  Only
+	 * where RT_CONSISTENT comes before relocation, inside the loader's
+	 * error handling (glibc 2.35 to 2.40; 2.41 moved it), can a refusal
+	 * fail the dlopen() cleanly; elsewhere a refused object loads
+	 * unpatched.
+	 */
+	if (!ulp_signal_error && ulp_glibc_can_refuse())
 		ulp_signal_error = (ulp_signal_error_fn)dlsym(RTLD_DEFAULT, "_dl_signal_error");
 	if (!ulp_r_debug) {
 		ulp_r_debug = (struct r_debug *)(uintptr_t)r_debug;
