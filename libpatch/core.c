@@ -645,6 +645,8 @@ int ulp_objects_coming(struct ulp_target *t, const struct ulp_hook_event *ev, ch
 			refused = 1;
 		}
 	}
+	if (t->transition)
+		ulp_self_switch_publish(t, s.p); /* the busy code grew */
 	ulp_symbols_close(syms);
 	ulp_session_close(&s);
 	return refused;
@@ -666,5 +668,7 @@ void ulp_objects_going(struct ulp_target *t, const struct ulp_hook_event *ev)
 				ulp_object_unpatch_gone(&s, ap, os);
 		}
 	}
+	if (t->transition)
+		ulp_self_switch_publish(t, s.p);
 	ulp_session_close(&s);
 }

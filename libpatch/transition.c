@@ -390,15 +390,19 @@ int ulp_self_switch_publish(struct ulp_target *t, struct ulp_process *p)
 	const struct ulp_pending_transition *pt = t->transition;
 	uint64_t base = t->rt_info;
 	struct ulp_addr_range *busy = NULL;
-	uint32_t off = 0, state, nr32;
+	uint32_t off = 0, state = pt ? ULP_RT_SELF_ACTIVE | pt->to_state : 0, was = 0, nr32;
 	size_t nr = 0;
 	int ret;
 
 	if (!t->self_check_entry || !base)
 		return 0;
+	ret = ulp_mem_read(p, base + offsetof(struct ulp_rt_info, self_state), &was, sizeof(was));
 	/* first off: threads in the check then give up instead of reading half-written ranges */
-	ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_state), &off, sizeof(off));
 	if (ret == 0)
+		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_state), &off,
+				    sizeof(off));
+	/* the same transition (an object came or went): who switched still counts */
+	if (ret == 0 && was != state)
 		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_done_nr), &off,
 				    sizeof(off));
 	if (ret < 0 || !pt)
@@ -419,7 +423,6 @@ int ulp_self_switch_publish(struct ulp_target *t, struct ulp_process *p)
 	}
 	free(busy);
 	nr32 = (uint32_t)nr;
-	state = ULP_RT_SELF_ACTIVE | pt->to_state;
 	if (ret == 0)
 		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_nr), &nr32,
 				    sizeof(nr32));
