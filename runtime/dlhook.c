@@ -44,6 +44,7 @@ struct ulp_known {
 static struct ulp_known ulp_known[ULP_HOOK_KNOWN_MAX];
 static size_t ulp_nr_known;
 static int ulp_hook_fd = -1;
+static pid_t ulp_hook_pid; /* the process ulpd opened the channel for (not a forked child) */
 static struct r_debug *ulp_r_debug;
 static int ulp_last_state = RT_CONSISTENT;
 static struct ulp_hook_event ulp_event; /* under the loader's lock: one user at a time */
@@ -200,8 +201,12 @@ ULP_RT_EXPORT void ulp_rt_dl_hook(void)
 	ulp_last_state = ulp_r_debug->r_state;
 	if (ulp_last_state != RT_CONSISTENT)
 		return;
-	/* the worker loads patches for ulpd, which waits for it: never ask ulpd then */
-	ours = ulp_hook_fd < 0 ||
+	/*
+	 * The worker loads patches for ulpd, which waits for it: never ask ulpd
+	 * then.  A forked child shares the channel but is not the process
+	 * ulpd serves on it: as without ulpd.
+	 */
+	ours = ulp_hook_fd < 0 || getpid() != ulp_hook_pid ||
 	       syscall(SYS_gettid) == __atomic_load_n(&ulp_rt_info.worker_tid, __ATOMIC_RELAXED);
 	if (!ours) {
 		ulp_event.kind = ULP_HOOK_GOING;
@@ -267,6 +272,7 @@ ULP_RT_EXPORT int ulp_rt_hook_open(uint64_t r_debug)
 	if (ulp_hook_fd >= 0)
 		close(ulp_hook_fd); /* a new ulpd replaces the old */
 	ulp_hook_fd = sv[0];
+	ulp_hook_pid = getpid();
 	return sv[1];
 }
 

@@ -194,4 +194,25 @@ expect_reply l "unload mod" "unload mod=ok"
 check_log_file l
 stop_target l
 
+# A forked child shares the runtime's channel to ulpd, but ulpd patched the
+# parent: the child's dlopen must neither reach ulpd (which would act on the
+# parent, or refuse the child's load) nor wait for it.  The parent's log
+# does not change.
+step "object loaded by a forked child of a patched process"
+start_target f klp_target
+pid=$(target_pid f)
+apply_lp "$pid"
+check_log f <<'EOF'
+ulp: enabling patch 'klp_livepatch'
+ulp: 'klp_livepatch': initializing patching transition
+ulp: 'klp_livepatch': starting patching transition
+ulp: 'klp_livepatch': completing patching transition
+ulp: 'klp_livepatch': patching complete
+EOF
+expect_reply f "fork load mod" "fork load mod=mod=mod:orig"
+expect_reply f "call main" "main=main:livepatched"
+sleep 0.5
+check_log_file f
+stop_target f
+
 test_done

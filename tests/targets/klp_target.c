@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *klp_main_func(void);
@@ -194,6 +195,42 @@ static void cmd_load(const char *key)
 	printf("load %s=error: %s\n", key, err ? err : "dlopen failed");
 }
 
+/*
+ * fork, dlopen the mod in the child, and report what its klp_mod_func()
+ * returns there: a forked child shares the runtime's channel to ulpd but is
+ * not the process ulpd patched.
+ */
+static void cmd_fork_load_mod(void)
+{
+	char buf[128] = "";
+	int fds[2], status;
+	ssize_t n;
+	pid_t child;
+
+	if (pipe(fds) < 0 || (child = fork()) < 0) {
+		printf("fork load mod=error: %s\n", strerror(errno));
+		return;
+	}
+	if (child == 0) {
+		void *h = dlopen("libklp_mod.so", RTLD_NOW);
+		const char *(*fn)(void) =
+			h ? (const char *(*)(void))dlsym(h, "klp_mod_func") : NULL;
+		const char *err = h ? NULL : dlerror();
+
+		n = snprintf(buf, sizeof(buf), "%s%s",
+			     fn ? "mod=" : "error: ", fn ? fn() : (err ? err : "no klp_mod_func"));
+		if (write(fds[1], buf, (size_t)n) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	n = read(fds[0], buf, sizeof(buf) - 1);
+	close(fds[0]);
+	waitpid(child, &status, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	printf("fork load mod=%s\n", buf[0] ? buf : "error: no answer from the child");
+}
+
 static void cmd_unload(const char *key)
 {
 	struct lib *l = find_lib(key);
@@ -278,6 +315,8 @@ int main(void)
 		line[strcspn(line, "\r\n")] = '\0';
 		if (sscanf(line, "load %31s", key) == 1) {
 			cmd_load(key);
+		} else if (!strcmp(line, "fork load mod")) {
+			cmd_fork_load_mod();
 		} else if (sscanf(line, "unload %31s", key) == 1) {
 			cmd_unload(key);
 		} else if (sscanf(line, "busy start %d", &n) == 1) {
