@@ -367,6 +367,9 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 			ulp_session_close(&s);
 			return ret;
 		}
+		/* still on its way: the caller waits with the first one */
+		if (t->transition && t->transition->ap == have)
+			return ULP_PENDING;
 		return ULP_ALREADY;
 	}
 	if (t->transition && !check_only)

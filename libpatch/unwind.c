@@ -526,6 +526,22 @@ void ulp_unwinder_get_stats(const struct ulp_unwinder *u, struct ulp_unwind_stat
 	*out = u->stats;
 }
 
+/*
+ * Without unwind information for a frame, libunwind falls back on the frame
+ * pointer chain or takes the frame for the outermost one: either can skip
+ * frames, so a busy function would go unseen.  Such a stack is unreliable
+ * (as the kernel's livepatch treats one).  libunwind reports the missing
+ * information only as a made-up one-byte procedure at ip.
+ */
+static bool ulp_frame_has_unwind_info(unw_cursor_t *cursor, uint64_t ip)
+{
+	unw_proc_info_t pi;
+
+	if (unw_get_proc_info(cursor, &pi) < 0)
+		return false;
+	return !(pi.format == UNW_INFO_FORMAT_DYNAMIC && pi.start_ip == ip && pi.end_ip == ip + 1);
+}
+
 int ulp_unwind_thread(struct ulp_unwinder *u, pid_t tid, const struct user_regs_struct *regs,
 		      uint64_t *ips, size_t max, size_t *nr)
 {
@@ -561,6 +577,12 @@ int ulp_unwind_thread(struct ulp_unwinder *u, pid_t tid, const struct user_regs_
 		}
 		unw_get_reg(&cursor, UNW_REG_IP, &ip);
 		ips[n++] = ip;
+		if (!ulp_frame_has_unwind_info(&cursor, ip)) {
+			*nr = n;
+			return ulp_errorf(-EAGAIN,
+					  "no unwind information for code at 0x%llx in thread %d",
+					  (unsigned long long)ip, tid);
+		}
 		ret = unw_step(&cursor);
 		if (ret == 0)
 			break;

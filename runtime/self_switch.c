@@ -148,6 +148,20 @@ static bool ulp_in_busy(const uint64_t (*ranges)[2], uint32_t nr, uint64_t ip)
 	return false;
 }
 
+/*
+ * Without unwind information libunwind guesses (frame pointers, or "the
+ * outermost frame") and can skip frames: such a stack proves nothing.  It
+ * reports the missing information only as a made-up one-byte procedure.
+ */
+static bool ulp_has_unwind_info(unw_cursor_t *c, unw_word_t ip)
+{
+	unw_proc_info_t pi;
+
+	if (unw_get_proc_info(c, &pi) < 0)
+		return false;
+	return !(pi.format == UNW_INFO_FORMAT_DYNAMIC && pi.start_ip == ip && pi.end_ip == ip + 1);
+}
+
 void ulp_rt_self_check(const uint8_t *dispatch)
 {
 	const uint64_t(*ranges)[2] = (const uint64_t(*)[2])ulp_rt_info.self_ranges;
@@ -171,7 +185,7 @@ void ulp_rt_self_check(const uint8_t *dispatch)
 		unw_word_t ip;
 		int r;
 
-		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0)
+		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || !ulp_has_unwind_info(&c, ip))
 			return;
 		/* frame 0 is this function; the others hold return addresses */
 		if (depth > 0 && ulp_in_busy(ranges, nr, ip - 1))

@@ -321,6 +321,7 @@ static void test_maps_find(void **state)
 struct shared {
 	uint64_t rets[DEPTH + 1]; /* rets[n]: return address of chain(n) */
 	uint64_t module_ret; /* return address of module_cb, in the module */
+	uint64_t nocfi_ret; /* return address of park_again, in ulp_test_nocfi_call */
 };
 
 static struct shared *sh;
@@ -351,6 +352,23 @@ static __attribute__((noinline)) void module_cb(void)
 	__asm__ volatile("" ::: "memory");
 }
 
+static __attribute__((noinline)) void park_again(void)
+{
+	sh->nocfi_ret = (uint64_t)__builtin_return_address(0);
+	park();
+	__asm__ volatile("" ::: "memory");
+}
+
+/* Calls fn with no CFI at all, as hand-written assembly or JIT code may. */
+void ulp_test_nocfi_call(void (*fn)(void));
+__asm__(".text\n"
+	".globl ulp_test_nocfi_call\n"
+	"ulp_test_nocfi_call:\n"
+	"	sub $8, %rsp\n"
+	"	call *%rdi\n"
+	"	add $8, %rsp\n"
+	"	ret\n");
+
 static __attribute__((noinline)) int chain(int n)
 {
 	int r = 0;
@@ -367,6 +385,8 @@ static __attribute__((noinline)) int chain(int n)
 		if (!call)
 			_exit(4);
 		call(module_cb);
+		/* Third stop: below a frame without unwind information. */
+		ulp_test_nocfi_call(park_again);
 	} else {
 		r = chain(n - 1);
 	}
@@ -556,6 +576,18 @@ static void test_unwind_child(void **state)
 	nref = upt_unwind(ref);
 	assert_int_equal(n, nref);
 	assert_memory_equal(ips, ref, n * sizeof(*ips));
+
+	/*
+	 * Stopped under a frame without unwind information: libunwind would
+	 * guess past it and may skip a caller (a busy function unseen), so the
+	 * walk is unreliable and never a success.
+	 */
+	assert_int_equal(ptrace(PTRACE_CONT, child, 0, 0), 0);
+	assert_int_equal(write(cmd_fd, &go, 1), 1);
+	assert_int_equal(wait_ready(ready_fd), 0);
+	assert_int_equal(stop_child(&regs), 0);
+	assert_int_equal(ulp_unwind_thread(u, child, &regs, ips, MAX_FRAMES, &n), -EAGAIN);
+	assert_true(n >= 1 && ips[n - 1] == sh->nocfi_ret);
 	ulp_unwinder_destroy(u);
 }
 
