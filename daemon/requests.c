@@ -377,9 +377,13 @@ int ulpd_tick(void)
 		if (!pt || pt->next_attempt_us > now)
 			continue;
 		ulp_error_clear();
-		if (ulp_transition_work(t, ULPD_RETRY_BUDGET_MS, NULL) < 0 && ulp_target_alive(t))
+		/* reported once a minute: the attempts go on every second */
+		if (ulp_transition_work(t, ULPD_RETRY_BUDGET_MS, NULL) < 0 && ulp_target_alive(t) &&
+		    t->transition && now - t->transition->warned_us > 60000000u) {
+			t->transition->warned_us = now;
 			fprintf(stderr, "ulpd: process %d: transition attempt failed: %s\n", t->pid,
 				ulp_last_error());
+		}
 		ulpd_schedule(t);
 		now = ulp_now_us();
 	}

@@ -72,6 +72,7 @@ struct ulp_pending_transition {
 	/* ulpd's schedule for the next attempt */
 	uint64_t next_attempt_us;
 	unsigned retry_ms;
+	uint64_t warned_us; /* when a failed attempt was last reported */
 	struct ulp_thread_info *threads;
 	size_t nr_threads;
 };
