@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_all.sh - run every benchmark and print the results as markdown:
-# the machine, the call cost (run_call_cost.sh) and the stop times of an
-# apply (run_apply_stop.sh).
+# the machine, the call cost (run_call_cost.sh), the stop times of an
+# apply (run_apply_stop.sh) and the convergence of a transition
+# (run_converge.sh, with its defaults).
 #
 #   bench/run_all.sh [-k K] [-t "1 64 512"] [-m "busy duty"] [-i ITERS] [-r REPS]
 #
@@ -54,5 +55,12 @@ cat <<EOF
 
 EOF
 "$HERE/run_apply_stop.sh" -k "$K" -t "$THREADS" -m "$MODES"
+
+cat <<EOF
+
+## Convergence of a transition
+
+EOF
+"$HERE/run_converge.sh"
 echo
 echo "Load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
