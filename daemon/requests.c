@@ -236,8 +236,11 @@ static struct json_object *ulpd_done_reply(struct ulp_target *t, const char *nam
 	struct json_object *r =
 		to_patched ? ulpd_reply_ok("applied patch '%s' to process %d", name, t->pid)
 			   : ulpd_reply_ok("reverted patch '%s' in process %d", name, t->pid);
+	struct ulp_transition_stats whole = *stats;
 
-	ulpd_add_stats(r, stats);
+	/* the whole transition, background attempts included */
+	whole.total_us = t->last_transition_us;
+	ulpd_add_stats(r, &whole);
 	return r;
 }
 

@@ -114,6 +114,7 @@ static int ulp_transition_begin(struct ulp_session *s, struct ulp_applied_patch 
 	ap->entries = (unsigned char)entries;
 	ap->gen = to_state;
 	ap->in_transition = true;
+	pt->start_us = ulp_now_us(); /* from here threads can reach the new code */
 	return 0;
 }
 
@@ -136,6 +137,7 @@ static int ulp_transition_complete(struct ulp_session *s)
 		return ret; /* still pending: the next attempt completes it */
 	ap->entries = patching ? ULP_ENTRY_STEADY : ULP_ENTRY_ORIGINAL;
 	ap->in_transition = false;
+	t->last_transition_us = ulp_now_us() - pt->start_us;
 	ulp_target_end_transition(t);
 	ulp_self_switch_publish(t, s->p);
 	if (patching) {
@@ -218,6 +220,7 @@ static int ulp_transition_reverse(struct ulp_session *s, int budget_ms)
 		       ulp_direction(pt->patching), ulp_direction(!pt->patching));
 	pt->patching = !pt->patching;
 	pt->to_state = (unsigned char)(ap->gen - 1);
+	pt->start_us = ulp_now_us();
 	for (size_t i = 0; i < pt->nr_threads; i++)
 		pt->threads[i].switched = false;
 	tr.to_state = pt->to_state;

@@ -96,6 +96,8 @@ struct ulp_target {
 	struct ulp_applied_patch **patches; /* in apply order: stack order */
 	size_t nr_patches;
 	struct ulp_pending_transition *transition; /* NULL when none is in progress */
+	/* how long the last transition took, from its start to its completion */
+	uint64_t last_transition_us;
 	/* event log: lines, oldest first */
 	char **log;
 	size_t nr_log;

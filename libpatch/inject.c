@@ -307,7 +307,7 @@ static void ulp_sleep_ms(int ms)
 
 int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols **syms)
 {
-	struct ulp_libc_funcs f;
+	struct ulp_libc_funcs f = { 0 };
 	struct ulp_unwinder *unw = NULL;
 	struct ulp_thread *h = NULL;
 	uint64_t scratch = 0;

@@ -617,7 +617,7 @@ int ulp_threads_leave_slots(struct ulp_target *t, struct ulp_process *p,
 {
 	struct ulp_leave_ctx c = { .t = t, .ap = ap };
 	struct ulp_visit v = { .fn = ulp_move_out_of_slot, .arg = &c };
-	struct ulp_addr_range *ranges, *all;
+	struct ulp_addr_range *ranges = NULL, *all;
 	int ret = ulp_wait_self_checks(t, p, ULP_SLOT_LEAVE_MS);
 
 	if (ret == 0)

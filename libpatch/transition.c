@@ -11,6 +11,7 @@
 #include "memory.h"
 #include "patch.h"
 #include "process.h"
+#include "procfs.h"
 #include "rt_abi.h"
 #include "unwind.h"
 
@@ -317,6 +318,28 @@ static uint32_t ulp_self_switched_count(struct ulp_transition *tr)
 #define ULP_SELF_SETTLE_MAX_US 200000u
 #define ULP_SELF_SETTLE_QUIET_US 10000u
 
+/*
+ * Could a thread not switched yet still switch itself?  Only one that runs
+ * (or waits for a CPU): a sleeper must be checked by ulpd.
+ */
+static bool ulp_unswitched_may_run(struct ulp_transition *tr)
+{
+	char buf[512];
+
+	ulp_transition_note_self_switched(tr);
+	for (size_t i = 0; i < tr->proc->nr_threads; i++) {
+		struct ulp_thread *th = tr->proc->threads[i];
+		const char *st;
+
+		if (th->gone || ulp_recorded_switched(tr, th->tid))
+			continue;
+		st = ulp_proc_stat_fields(th->tid, buf, sizeof(buf));
+		if (st && *st == 'R')
+			return true;
+	}
+	return false;
+}
+
 static void ulp_self_switch_settle(struct ulp_transition *tr, uint64_t deadline)
 {
 	uint64_t start = ulp_now_us(), last_change = start, now;
@@ -334,6 +357,8 @@ static void ulp_self_switch_settle(struct ulp_transition *tr, uint64_t deadline)
 		if (n != seen) {
 			seen = n;
 			last_change = ulp_now_us();
+			if (!ulp_unswitched_may_run(tr))
+				break; /* the rest sleep: over to ulpd's checks */
 		} else if (ulp_now_us() - last_change >=
 			   (seen ? ULP_SELF_SETTLE_QUIET_US : ULP_SELF_SETTLE_QUIET_US / 5)) {
 			break;

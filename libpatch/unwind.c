@@ -60,6 +60,14 @@ struct ulp_unwinder {
 	struct ulp_unw_obj *objs;
 	size_t nr_objs;
 	bool reread; /* maps were re-read during this unwind */
+	/*
+	 * A lookup found no unwind information: libunwind then guesses (frame
+	 * pointers, or "the outermost frame") and can skip frames, so a busy
+	 * function would go unseen.  Such a stack is unreliable, as the
+	 * kernel's livepatch treats one.  Warm steps make no lookup (the
+	 * register-state cache holds only what unwind information gave).
+	 */
+	bool no_info;
 	struct ulp_unwind_stats stats;
 	struct ulp_unwind_page *object_pages; /* ULP_OBJECT_PAGES */
 	struct ulp_unwind_page stack_pages[ULP_STACK_PAGES];
@@ -267,8 +275,8 @@ static void ulp_unw_resolve(struct ulp_unwinder *u, struct ulp_unw_obj *o)
 	o->state = ULP_OBJ_TABLE;
 }
 
-static int ulp_unw_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need,
-				  void *arg)
+static int ulp_unw_lookup(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need,
+			  void *arg)
 {
 	struct ulp_unwinder *u = ulp_unw_current;
 	struct ulp_unw_obj *o;
@@ -308,6 +316,16 @@ static int ulp_unw_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_i
  * report: there is nothing to free, and free() would be wrong for pool
  * memory.
  */
+static int ulp_unw_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need,
+				  void *arg)
+{
+	int ret = ulp_unw_lookup(as, ip, pi, need, arg);
+
+	if (ret == -UNW_ENOINFO)
+		ulp_unw_current->no_info = true;
+	return ret;
+}
+
 static void ulp_unw_put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg)
 {
 	(void)as, (void)pi, (void)arg;
@@ -526,22 +544,6 @@ void ulp_unwinder_get_stats(const struct ulp_unwinder *u, struct ulp_unwind_stat
 	*out = u->stats;
 }
 
-/*
- * Without unwind information for a frame, libunwind falls back on the frame
- * pointer chain or takes the frame for the outermost one: either can skip
- * frames, so a busy function would go unseen.  Such a stack is unreliable
- * (as the kernel's livepatch treats one).  libunwind reports the missing
- * information only as a made-up one-byte procedure at ip.
- */
-static bool ulp_frame_has_unwind_info(unw_cursor_t *cursor, uint64_t ip)
-{
-	unw_proc_info_t pi;
-
-	if (unw_get_proc_info(cursor, &pi) < 0)
-		return false;
-	return !(pi.format == UNW_INFO_FORMAT_DYNAMIC && pi.start_ip == ip && pi.end_ip == ip + 1);
-}
-
 int ulp_unwind_thread(struct ulp_unwinder *u, pid_t tid, const struct user_regs_struct *regs,
 		      uint64_t *ips, size_t max, size_t *nr)
 {
@@ -577,13 +579,14 @@ int ulp_unwind_thread(struct ulp_unwinder *u, pid_t tid, const struct user_regs_
 		}
 		unw_get_reg(&cursor, UNW_REG_IP, &ip);
 		ips[n++] = ip;
-		if (!ulp_frame_has_unwind_info(&cursor, ip)) {
+		u->no_info = false;
+		ret = unw_step(&cursor);
+		if (u->no_info) {
 			*nr = n;
 			return ulp_errorf(-EAGAIN,
 					  "no unwind information for code at 0x%llx in thread %d",
 					  (unsigned long long)ip, tid);
 		}
-		ret = unw_step(&cursor);
 		if (ret == 0)
 			break;
 		if (ret < 0) {

@@ -75,7 +75,8 @@ static uint64_t resolve_ok(struct ulp_symbols *syms, const char *object, const c
 
 	r = ulp_symbols_resolve(syms, object, name, sympos, &sym);
 	if (r)
-		fail_msg("resolve %s:%s/%lu: %d: %s", object, name, sympos, r, ulp_last_error());
+		fail_msg("resolve %s:%s/%lu: %d: %s", object ? object : "main", name, sympos, r,
+			 ulp_last_error());
 	if (out)
 		*out = sym;
 	return sym.addr;
