@@ -535,8 +535,7 @@ test_done()
 # Helpers of the kernel livepatch selftest ports (klp_*.sh).
 
 # bg_ulpctl_start LABEL ARGS...: run ulpctl ARGS in the background (its
-# output in $TMP/LABEL.out / .err); bg_ulpctl_finish waits for it.  (The
-# same as stack_safety.sh's local start_bg_ulpctl, shared.)
+# output in $TMP/LABEL.out / .err); bg_ulpctl_finish waits for it.
 BG_PID=
 BG_RC=
 BG_OUT=

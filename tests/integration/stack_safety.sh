@@ -36,34 +36,6 @@ PATCH=$PATCHES/patch_gate.so
 need_file "$PATCH"
 start_ulpd
 
-BG_PID=
-BG_RC=
-BG_OUT=
-# start_bg_ulpctl LABEL ARGS...: run ulpctl ARGS in the background (its
-# output in $TMP/LABEL.out / .err); finish_bg_ulpctl waits for it.
-start_bg_ulpctl()
-{
-	local label=$1
-	shift
-	"$ULPCTL_BIN" "$@" --socket "$SOCK" </dev/null >"$TMP/$label.out" 2>"$TMP/$label.err" &
-	BG_PID=$!
-	BG_OUT=$TMP/$label
-	track_pid "$BG_PID"
-	log "started in the background (pid $BG_PID): ulpctl $*"
-}
-
-# finish_bg_ulpctl: wait (bounded by $CMD_TIMEOUT) for it; its exit in BG_RC.
-finish_bg_ulpctl()
-{
-	wait_until "background ulpctl (pid $BG_PID) to finish" "$CMD_TIMEOUT" pid_gone "$BG_PID"
-	set +e
-	wait "$BG_PID"
-	BG_RC=$?
-	set -e
-	untrack_pid "$BG_PID"
-	log "background ulpctl exited $BG_RC: $(cat "$BG_OUT.out" "$BG_OUT.err")"
-}
-
 # The parked thread is blocked in read(): some thread other than the main
 # one sits in syscall 0.
 parked()
@@ -104,7 +76,7 @@ parked_transition()
 	step "$func: $verb while a thread is parked in the $held $func"
 	expect_reply "$name" "$block 7" "$block=started"
 	wait_until "the $func thread to block in read()" "$WAIT_TIMEOUT" parked "$pid"
-	start_bg_ulpctl "$verb-$name" "$@"
+	bg_ulpctl_start "$verb-$name" "$@"
 	# The transition has started and the main thread has switched.
 	wait_until "the main thread to switch (value_fn(5)=$main_value)" "$CMD_TIMEOUT" \
 		value_is "$name" "$main_value"
@@ -122,7 +94,7 @@ parked_transition()
 		fail "parked thread returned '$REPLY', expected gateresult=$good ($held $func, $held value_fn)"
 	log "$name: parked thread: $held $func + $held value_fn ($good)"
 	[ -z "$early" ] || fail "$early"
-	finish_bg_ulpctl
+	bg_ulpctl_finish
 	[ "$BG_RC" -eq 0 ] || fail "$verb exited $BG_RC after the thread left the $held $func"
 }
 
