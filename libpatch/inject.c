@@ -2,6 +2,7 @@
 #include "inject.h"
 
 #include <elf.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +38,17 @@ const char *ulp_runtime_path(void)
 	return ulp_rt_path;
 }
 
+/*
+ * ULP_SELF_SWITCH=0 in ulpd's environment: slots send no thread to the
+ * runtime's self-switch check; ulpd's own checks switch every thread.
+ */
+static bool ulp_self_switch_wanted(void)
+{
+	const char *e = getenv("ULP_SELF_SWITCH");
+
+	return !e || strcmp(e, "0") != 0;
+}
+
 static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, uint64_t addr)
 {
 	struct ulp_rt_info hdr;
@@ -60,7 +72,7 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 	p->own_tid = hdr.worker_tid;
 	t->tls_offset = hdr.tls_offset;
 	t->tls_init = hdr.tls_init;
-	t->self_check_entry = hdr.self_check_entry;
+	t->self_check_entry = ulp_self_switch_wanted() ? hdr.self_check_entry : 0;
 	memcpy(t->self_uncounted, hdr.self_check_uncounted, sizeof(t->self_uncounted));
 	t->checks_running = hdr.checks_running;
 	if (!t->worker_tid || !t->tls_init)

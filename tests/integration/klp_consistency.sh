@@ -24,6 +24,8 @@
 #   5.  16 threads each spending ~90% of their time inside klp_hot_func()
 #       ("spin 16"): apply and revert of patch_klp_hot.so complete, and the
 #       spinners get the new (then the old) results;
+#       A thread created during the stalled transition runs the new
+#       version from its very first call.
 #   6.  ulpd killed (SIGKILL) during a stalled transition: the target keeps
 #       running, answers, and dlopen()/dlclose() of a patched object do not
 #       wait for the dead daemon.
@@ -139,6 +141,11 @@ sleep 2.5
 assert_stalled "$pid" "$BUSY_TID"
 task_in_read "$pid" "$BUSY_TID" || fail "the busy thread left read() before its release"
 check_log_file s
+# A thread created now starts in the target state: its very first call
+# already runs the new version.  (With ULP_SELF_SWITCH=0, the variant
+# klp_consistency_no_self_switch, nothing else could have switched it
+# before that call: ulpd's next attempt is up to a second away.)
+expect_reply s "thread call main" "thread main=main:patched"
 
 # Released, the old busy_work_func returns; ulpd completes the transition
 # by itself.

@@ -231,6 +231,27 @@ static void cmd_fork_load_mod(void)
 	printf("fork load mod=%s\n", buf[0] ? buf : "error: no answer from the child");
 }
 
+static void *call_main_thread(void *arg)
+{
+	*(const char **)arg = klp_main_func();
+	return NULL;
+}
+
+/* A new thread's very first call: in which state did it start? */
+static void cmd_thread_call_main(void)
+{
+	const char *result = NULL;
+	pthread_t t;
+	int err = pthread_create(&t, NULL, call_main_thread, &result);
+
+	if (err) {
+		printf("thread main=error: %s\n", strerror(err));
+		return;
+	}
+	pthread_join(t, NULL);
+	printf("thread main=%s\n", result);
+}
+
 static void cmd_unload(const char *key)
 {
 	struct lib *l = find_lib(key);
@@ -315,6 +336,8 @@ int main(void)
 		line[strcspn(line, "\r\n")] = '\0';
 		if (sscanf(line, "load %31s", key) == 1) {
 			cmd_load(key);
+		} else if (!strcmp(line, "thread call main")) {
+			cmd_thread_call_main();
 		} else if (!strcmp(line, "fork load mod")) {
 			cmd_fork_load_mod();
 		} else if (sscanf(line, "unload %31s", key) == 1) {
