@@ -40,19 +40,18 @@
  * docs/benchmarks.md).  Lateness is not measured across a pause.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "apply_stop.h"
+#include "bench_clock.h"
+#include "bench_target.h"
 
 #define AS_CALLS_PER_ITER 16
-#define AS_STACK_SIZE (256 * 1024)
 #define AS_GAPS_TIMEOUT_NS (10ull * 1000000000ull)
 
 struct worker {
@@ -73,34 +72,11 @@ static atomic_uint epoch;
 /* Non-zero: a pause generation, workers keep off as_work(). */
 static atomic_uint pause_gen;
 
-static unsigned long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
-
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "apply_stop: %s: %s\n", what, strerror(err));
-	exit(2);
-}
-
-static void sleep_for_ns(unsigned long long ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
-			       .tv_nsec = (long)(ns % 1000000000ull) };
-
-	/* A stop interrupts the sleep; the lateness check sees it anyway. */
-	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	unsigned my_epoch = atomic_load_explicit(&epoch, memory_order_acquire);
-	unsigned long long prev = now_ns(), expect = 0, max = 0, burst_start = prev;
+	unsigned long long prev = bench_now_ns(), expect = 0, max = 0, burst_start = prev;
 	unsigned long x = w->idx;
 
 	for (;;) {
@@ -109,14 +85,14 @@ static void *worker_main(void *arg)
 
 		if (pg) {
 			atomic_store_explicit(&w->paused, pg, memory_order_release);
-			sleep_for_ns(1000000);
+			bench_sleep_ns(1000000);
 			/* A pause breaks the window: start afresh. */
-			prev = now_ns();
+			prev = bench_now_ns();
 			expect = 0;
 			burst_start = prev;
 			continue;
 		}
-		now = now_ns();
+		now = bench_now_ns();
 		due = prev + expect;
 		e = atomic_load_explicit(&epoch, memory_order_acquire);
 
@@ -143,9 +119,10 @@ static void *worker_main(void *arg)
 			x = as_work(x);
 		atomic_fetch_add_explicit(&w->calls, AS_CALLS_PER_ITER, memory_order_relaxed);
 		if (sleep_ns && now - burst_start >= busy_ns) {
-			sleep_for_ns(sleep_ns);
+			/* A stop interrupts the sleep; the lateness check sees it anyway. */
+			bench_sleep_ns(sleep_ns);
 			expect = sleep_ns;
-			burst_start = now_ns();
+			burst_start = bench_now_ns();
 		}
 	}
 	return NULL;
@@ -155,7 +132,7 @@ static void *sleeper_main(void *arg)
 {
 	(void)arg;
 	for (;;)
-		sleep_for_ns(50ull * 1000000ull);
+		bench_sleep_ns(50ull * 1000000ull);
 	return NULL;
 }
 
@@ -166,7 +143,7 @@ static void *reader_main(void *arg)
 
 	(void)arg;
 	if (pipe(fds))
-		die("pipe", errno);
+		bt_die("pipe", errno);
 	/* Nobody writes: read() blocks for good, restarted after each stop. */
 	for (;;)
 		if (read(fds[0], &c, 1) == 0)
@@ -174,51 +151,26 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static void start_thread(void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	int err;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, AS_STACK_SIZE);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&t, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
-	if (err)
-		die("pthread_create", err);
-}
-
-static int cmp_ull(const void *a, const void *b)
-{
-	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void cmd_reset(void)
 {
-	atomic_store_explicit(&window_start, now_ns(), memory_order_relaxed);
+	atomic_store_explicit(&window_start, bench_now_ns(), memory_order_relaxed);
 	atomic_fetch_add_explicit(&epoch, 1, memory_order_release);
 	printf("reset\n");
 }
 
 static void cmd_gaps(void)
 {
-	unsigned long long q = now_ns(), *late = calloc(nr_workers, sizeof(*late));
+	unsigned long long q = bench_now_ns(), *late = calloc(nr_workers, sizeof(*late));
 	unsigned n = 0, stale = 0, over = 0;
 
 	if (!late)
-		die("calloc", ENOMEM);
+		bt_die("calloc", ENOMEM);
 	/* Wait until every worker has run an iteration since the request, so
 	 * that a stop still under way when the window closes is counted. */
 	for (unsigned i = 0; i < nr_workers; i++) {
 		struct worker *w = &workers[i];
 
-		while (atomic_load_explicit(&w->last_ns, memory_order_acquire) < q &&
-		       now_ns() - q < AS_GAPS_TIMEOUT_NS)
-			sleep_for_ns(100000);
-		if (atomic_load_explicit(&w->last_ns, memory_order_acquire) < q) {
+		if (!bt_wait_since(&w->last_ns, q, AS_GAPS_TIMEOUT_NS)) {
 			stale++;
 			continue;
 		}
@@ -226,7 +178,7 @@ static void cmd_gaps(void)
 		over += late[n] > 1000000ull;
 		n++;
 	}
-	qsort(late, n, sizeof(*late), cmp_ull);
+	qsort(late, n, sizeof(*late), bt_cmp_ull);
 	if (n)
 		printf("gaps max_us=%llu p50_us=%llu p90_us=%llu over_1ms=%u threads=%u stale=%u\n",
 		       late[n - 1] / 1000, late[(n - 1) / 2] / 1000, late[(n - 1) * 9 / 10] / 1000,
@@ -239,7 +191,7 @@ static void cmd_gaps(void)
 static void cmd_pause(void)
 {
 	static unsigned gen;
-	unsigned long long t0 = now_ns();
+	unsigned long long t0 = bench_now_ns();
 	unsigned late = 0;
 
 	if (++gen == 0)
@@ -247,8 +199,8 @@ static void cmd_pause(void)
 	atomic_store_explicit(&pause_gen, gen, memory_order_release);
 	for (unsigned i = 0; i < nr_workers; i++) {
 		while (atomic_load_explicit(&workers[i].paused, memory_order_acquire) != gen &&
-		       now_ns() - t0 < AS_GAPS_TIMEOUT_NS)
-			sleep_for_ns(100000);
+		       bench_now_ns() - t0 < AS_GAPS_TIMEOUT_NS)
+			bench_sleep_ns(100000);
 		late += atomic_load_explicit(&workers[i].paused, memory_order_acquire) != gen;
 	}
 	if (late)
@@ -257,25 +209,12 @@ static void cmd_pause(void)
 		printf("paused\n");
 }
 
-static unsigned long long parse_num(const char *opt, const char *s)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || end == s) {
-		fprintf(stderr, "apply_stop: bad value for %s: %s\n", opt, s);
-		exit(2);
-	}
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long long sleepers = 0;
 	char line[256];
 
+	bt_prog = "apply_stop";
 	nr_workers = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i];
@@ -285,13 +224,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (strcmp(opt, "--threads") == 0)
-			nr_workers = (unsigned)parse_num(opt, argv[++i]);
+			nr_workers = (unsigned)bt_parse_num(opt, argv[++i]);
 		else if (strcmp(opt, "--busy-us") == 0)
-			busy_ns = parse_num(opt, argv[++i]) * 1000ull;
+			busy_ns = bt_parse_num(opt, argv[++i]) * 1000ull;
 		else if (strcmp(opt, "--sleep-us") == 0)
-			sleep_ns = parse_num(opt, argv[++i]) * 1000ull;
+			sleep_ns = bt_parse_num(opt, argv[++i]) * 1000ull;
 		else if (strcmp(opt, "--sleepers") == 0)
-			sleepers = parse_num(opt, argv[++i]);
+			sleepers = bt_parse_num(opt, argv[++i]);
 		else {
 			fprintf(stderr, "apply_stop: unknown option %s\n", opt);
 			return 2;
@@ -302,18 +241,18 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	workers = aligned_alloc(64, sizeof(*workers) * (nr_workers ? nr_workers : 1));
 	if (!workers)
-		die("aligned_alloc", ENOMEM);
+		bt_die("aligned_alloc", ENOMEM);
 	memset(workers, 0, sizeof(*workers) * (nr_workers ? nr_workers : 1));
 	for (unsigned i = 0; i < nr_workers; i++) {
 		workers[i].idx = i;
-		start_thread(worker_main, &workers[i]);
+		bt_start_thread(worker_main, &workers[i]);
 	}
 	for (unsigned long long i = 0; i < sleepers; i++)
-		start_thread(i % 2 ? reader_main : sleeper_main, NULL);
+		bt_start_thread(i % 2 ? reader_main : sleeper_main, NULL);
 	/* Ready once every worker has iterated. */
 	for (unsigned i = 0; i < nr_workers; i++)
 		while (!atomic_load_explicit(&workers[i].calls, memory_order_relaxed))
-			sleep_for_ns(1000000);
+			bench_sleep_ns(1000000);
 	printf("ready\n");
 	while (fgets(line, sizeof(line), stdin)) {
 		if (strncmp(line, "reset", 5) == 0) {

@@ -53,7 +53,6 @@
  *   quit           exits 0
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,9 +60,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "bench_target.h"
 #include "converge.h"
 
-#define CV_STACK_SIZE (256 * 1024)
 #define CV_REPORT_TIMEOUT_NS (10ull * 1000000000ull)
 
 struct worker {
@@ -86,20 +85,14 @@ static unsigned long long in_spin_ns = 90000, out_spin_ns = 10000, in_sleep_ns, 
 static atomic_ullong mark_ns;
 static atomic_uint round_gen;
 
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "converge: %s: %s\n", what, strerror(err));
-	exit(2);
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	unsigned long prev = 0;
 
-	w->start_ns = cv_now_ns();
+	w->start_ns = bench_now_ns();
 	for (;;) {
-		unsigned long long t0 = cv_now_ns(), t1, body = 0;
+		unsigned long long t0 = bench_now_ns(), t1, body = 0;
 		unsigned g = atomic_load_explicit(&round_gen, memory_order_acquire);
 		unsigned long v;
 
@@ -109,7 +102,7 @@ static void *worker_main(void *arg)
 		}
 		v = cv_work(in_spin_ns, in_sleep_ns, &body);
 
-		t1 = cv_now_ns();
+		t1 = bench_now_ns();
 		if (v != prev) {
 			if (prev)
 				atomic_store_explicit(&w->change_ns, body, memory_order_relaxed);
@@ -122,32 +115,17 @@ static void *worker_main(void *arg)
 		atomic_fetch_add_explicit(&w->calls, 1, memory_order_relaxed);
 		atomic_store_explicit(&w->done_start_ns, t0, memory_order_release);
 		/* Outside the function. */
-		while (cv_now_ns() - t1 < out_spin_ns)
+		while (bench_now_ns() - t1 < out_spin_ns)
 			__asm__ volatile("pause" ::: "memory");
 		if (out_sleep_ns)
-			cv_sleep_ns(out_sleep_ns);
+			bench_sleep_ns(out_sleep_ns);
 	}
 	return NULL;
 }
 
-static void start_thread(void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	int err;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, CV_STACK_SIZE);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&t, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
-	if (err)
-		die("pthread_create", err);
-}
-
 static void cmd_report(void)
 {
-	unsigned long long q = cv_now_ns(), m = atomic_load(&mark_ns);
+	unsigned long long q = bench_now_ns(), m = atomic_load(&mark_ns);
 	unsigned long long first = 0, last = 0;
 	unsigned v1 = 0, v2 = 0, changed = 0, stale = 0;
 
@@ -155,10 +133,7 @@ static void cmd_report(void)
 		struct worker *w = &workers[i];
 		unsigned long long c;
 
-		while (atomic_load_explicit(&w->done_start_ns, memory_order_acquire) < q &&
-		       cv_now_ns() - q < CV_REPORT_TIMEOUT_NS)
-			cv_sleep_ns(100000);
-		if (atomic_load_explicit(&w->done_start_ns, memory_order_acquire) < q) {
+		if (!bt_wait_since(&w->done_start_ns, q, CV_REPORT_TIMEOUT_NS)) {
 			stale++;
 			continue;
 		}
@@ -188,26 +163,19 @@ static void cmd_report(void)
 		       v1, v2, stale);
 }
 
-static int cmp_ull(const void *a, const void *b)
-{
-	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void cmd_round(void)
 {
-	unsigned long long q = cv_now_ns(), *at = calloc(nr_workers, sizeof(*at));
+	unsigned long long q = bench_now_ns(), *at = calloc(nr_workers, sizeof(*at));
 	unsigned g = atomic_fetch_add(&round_gen, 1) + 1, n = 0, stale = 0;
 
 	if (!at)
-		die("calloc", ENOMEM);
+		bt_die("calloc", ENOMEM);
 	for (unsigned i = 0; i < nr_workers; i++) {
 		struct worker *w = &workers[i];
 
 		while (atomic_load_explicit(&w->round_seen, memory_order_acquire) != g &&
-		       cv_now_ns() - q < CV_REPORT_TIMEOUT_NS)
-			cv_sleep_ns(100000);
+		       bench_now_ns() - q < CV_REPORT_TIMEOUT_NS)
+			bench_sleep_ns(100000);
 		if (atomic_load_explicit(&w->round_seen, memory_order_acquire) != g) {
 			stale++;
 			continue;
@@ -216,7 +184,7 @@ static void cmd_round(void)
 		at[n] = at[n] > q ? at[n] - q : 0;
 		n++;
 	}
-	qsort(at, n, sizeof(*at), cmp_ull);
+	qsort(at, n, sizeof(*at), bt_cmp_ull);
 	printf("round p50_us=%llu max_us=%llu stale=%u\n", n ? at[(n - 1) / 2] / 1000 : 0,
 	       n ? at[n - 1] / 1000 : 0, stale);
 	free(at);
@@ -224,7 +192,7 @@ static void cmd_round(void)
 
 static void cmd_stats(void)
 {
-	unsigned long long now = cv_now_ns(), in = 0, total = 0;
+	unsigned long long now = bench_now_ns(), in = 0, total = 0;
 	unsigned long calls = 0;
 
 	for (unsigned i = 0; i < nr_workers; i++) {
@@ -236,25 +204,12 @@ static void cmd_stats(void)
 	       total ? 100.0 * (double)in / (double)total : 0.0, calls, nr_workers);
 }
 
-static unsigned long long parse_num(const char *opt, const char *s)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || end == s) {
-		fprintf(stderr, "converge: bad value for %s: %s\n", opt, s);
-		exit(2);
-	}
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	double duty = 1.0;
 	char line[256];
 
+	bt_prog = "converge";
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 
@@ -263,11 +218,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (strcmp(opt, "--threads") == 0) {
-			nr_workers = (unsigned)parse_num(opt, argv[++i]);
+			nr_workers = (unsigned)bt_parse_num(opt, argv[++i]);
 		} else if (strcmp(opt, "--in-us") == 0) {
-			in_spin_ns = parse_num(opt, argv[++i]) * 1000ull;
+			in_spin_ns = bt_parse_num(opt, argv[++i]) * 1000ull;
 		} else if (strcmp(opt, "--out-us") == 0) {
-			out_spin_ns = parse_num(opt, argv[++i]) * 1000ull;
+			out_spin_ns = bt_parse_num(opt, argv[++i]) * 1000ull;
 		} else if (strcmp(opt, "--duty") == 0) {
 			char *end;
 
@@ -293,13 +248,13 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	workers = aligned_alloc(64, sizeof(*workers) * nr_workers);
 	if (!workers)
-		die("aligned_alloc", ENOMEM);
+		bt_die("aligned_alloc", ENOMEM);
 	memset(workers, 0, sizeof(*workers) * nr_workers);
 	for (unsigned i = 0; i < nr_workers; i++)
-		start_thread(worker_main, &workers[i]);
+		bt_start_thread(worker_main, &workers[i]);
 	for (unsigned i = 0; i < nr_workers; i++)
 		while (!atomic_load_explicit(&workers[i].calls, memory_order_relaxed))
-			cv_sleep_ns(1000000);
+			bench_sleep_ns(1000000);
 	fprintf(stderr,
 		"converge: %u workers, inside %llu us spin + %llu us sleep, outside %llu us spin + %llu us sleep\n",
 		nr_workers, in_spin_ns / 1000, in_sleep_ns / 1000, out_spin_ns / 1000,
@@ -307,7 +262,7 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	while (fgets(line, sizeof(line), stdin)) {
 		if (strncmp(line, "mark", 4) == 0) {
-			unsigned long long m = cv_now_ns();
+			unsigned long long m = bench_now_ns();
 
 			atomic_store(&mark_ns, m);
 			printf("mark at_us=%llu\n", m / 1000);

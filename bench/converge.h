@@ -9,38 +9,21 @@
 #ifndef ULP_BENCH_CONVERGE_H
 #define ULP_BENCH_CONVERGE_H
 
-#include <time.h>
+#include "bench_clock.h"
 
 #define CV_OLD_VERSION 1ul
 #define CV_NEW_VERSION 2ul
 
-static inline unsigned long long cv_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
-
-static inline void cv_sleep_ns(unsigned long long ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
-			       .tv_nsec = (long)(ns % 1000000000ull) };
-
-	/* A ptrace stop interrupts the sleep: it is then shorter, never longer. */
-	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
-}
-
 static inline unsigned long cv_body(unsigned long long spin_ns, unsigned long long sleep_ns,
 				    unsigned long long *start_ns, unsigned long version)
 {
-	unsigned long long t0 = cv_now_ns();
+	unsigned long long t0 = bench_now_ns();
 
 	*start_ns = t0;
-	while (cv_now_ns() - t0 < spin_ns)
+	while (bench_now_ns() - t0 < spin_ns)
 		__asm__ volatile("pause" ::: "memory");
 	if (sleep_ns)
-		cv_sleep_ns(sleep_ns);
+		bench_sleep_ns(sleep_ns);
 	return version;
 }
 

@@ -82,6 +82,19 @@ request()
 	[ "$rc" -eq 0 ] || fail "request $1 failed (exit $rc): $REPLY"
 }
 
+# try_request JSON: like request, but within REQ_TIMEOUT seconds (set by
+# the script: a transition's timeout and some) and, on failure, returns
+# non-zero with the reply or the reason in REPLY, so that the script can
+# report the failure in its table and go on.
+try_request()
+{
+	local rc=0
+	REPLY=$(timeout -k 5 "$REQ_TIMEOUT" "$BENCH_BIN/ulp_bench_req" "$SOCK" "$1" 2>&1) ||
+		rc=$?
+	[ "$rc" -eq 124 ] && REPLY="error=no reply from ulpd within ${REQ_TIMEOUT}s"
+	return "$rc"
+}
+
 # ulpctl ARGS...: run ulpctl with our socket (bounded); the wall time in
 # microseconds in ULPCTL_US.  Fails unless it exits 0.
 ULPCTL_US=0

@@ -69,16 +69,6 @@ target_args()
 	esac
 }
 
-# try_request JSON: like request, but returns 1 (reply in REPLY) on failure.
-try_request()
-{
-	local rc=0
-	REPLY=$(timeout -k 5 "$REQ_TIMEOUT" "$BENCH_BIN/ulp_bench_req" "$SOCK" "$1" 2>&1) ||
-		rc=$?
-	[ "$rc" -eq 124 ] && REPLY="error=no reply from ulpd within ${REQ_TIMEOUT}s"
-	return "$rc"
-}
-
 # One apply through ulp_bench_req inside a lateness window; sets STOP, TRANS,
 # WALL, LATE (app's largest lateness), LATE50 (median over workers).
 # Returns 1 (reason in ERROR) if the apply failed.

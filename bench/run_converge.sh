@@ -93,16 +93,6 @@ target_args()
 	esac
 }
 
-# try_request JSON: the flattened reply in REPLY; 1 on failure.
-try_request()
-{
-	local rc=0
-	REPLY=$(timeout -k 5 "$REQ_TIMEOUT" "$BENCH_BIN/ulp_bench_req" "$SOCK" "$1" 2>&1) ||
-		rc=$?
-	[ "$rc" -eq 124 ] && REPLY="error=no reply from ulpd within ${REQ_TIMEOUT}s"
-	return "$rc"
-}
-
 # stop_check PID: run the stop-the-world check; its line in CHECK (or
 # "failed: ...").  Returns 1 if it could not run.
 stop_check()
@@ -210,6 +200,17 @@ op_once()
 		"last worker switched ${APPLAST}us after the start, spread ${SPREAD}us, longest stop ${LSTOP}us, wall ${WALL}us; $REPLY"
 }
 
+# measure apply|revert WHAT: op_once; if it fails, logs why and puts a
+# failed row for WHAT in ROWS instead (the script goes on to the next
+# workload), and returns 1.
+measure()
+{
+	op_once "$1" && return
+	log "$MODE: $2 failed: $ERROR"
+	ROWS+=("| $MODE | $2 | failed: ${ERROR##*error=} ||||||||")
+	return 1
+}
+
 # fmt_med_max VALUES...: "median (max)", formatted.
 fmt_med_max()
 {
@@ -242,11 +243,7 @@ run_mode()
 	# 2. first apply (injects the runtime), and its revert.
 	start_ulpd
 	for op in apply revert; do
-		if ! op_once $op; then
-			log "$MODE: first $op failed: $ERROR"
-			ROWS+=("| $MODE | first $op | failed: ${ERROR##*error=} ||||||||")
-			return
-		fi
+		measure $op "first $op" || return
 		if [ "$op" = apply ]; then
 			ROWS+=("| $MODE | first apply (injects the runtime) | $(fmt_us "$CONV") | $(fmt_us "$TRANS") | $(fmt_us "$APPLAST") | $(fmt_us "$SPREAD") | $ATT | $STOPPED | $(fmt_us "$LSTOP") | $(fmt_us "$WALL") |")
 		fi
@@ -257,11 +254,7 @@ run_mode()
 	for ((i = 1; i <= K; i++)); do
 		sleep 0.2
 		for op in apply revert; do
-			if ! op_once $op; then
-				log "$MODE: $op $i failed: $ERROR"
-				ROWS+=("| $MODE | $op $i of $K | failed: ${ERROR##*error=} ||||||||")
-				return
-			fi
+			measure $op "$op $i of $K" || return
 			if [ "$op" = apply ]; then
 				a_conv+=("$CONV") a_trans+=("$TRANS") a_last+=("$APPLAST") a_spread+=("$SPREAD")
 				a_att+=("$ATT") a_stop+=("$STOPPED") a_lstop+=("$LSTOP") a_wall+=("$WALL")

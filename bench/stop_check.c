@@ -27,9 +27,7 @@
  * on their stack per attempt.  An alarm ends the run TIMEOUT_S + 60 s after
  * its start whatever happens (the kernel then detaches the threads).
  */
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,134 +35,18 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/user.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "error.h"
+#include "ptrace_threads.h"
 #include "symbols.h"
 #include "unwind.h"
 
 #define SC_MAX_FRAMES 512
 
-struct th {
-	pid_t tid;
-	bool stopped;
-	int sig; /* a signal the target must still receive */
-	struct user_regs_struct regs;
-};
-
-static struct th *ths;
-static size_t nr;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static struct th *find(pid_t tid)
-{
-	for (size_t i = 0; i < nr; i++)
-		if (ths[i].tid == tid)
-			return &ths[i];
-	return NULL;
-}
-
-static int seize_all(pid_t pid)
-{
-	char path[64];
-	int added;
-
-	do {
-		struct dirent *de;
-		DIR *d;
-
-		added = 0;
-		snprintf(path, sizeof(path), "/proc/%d/task", pid);
-		d = opendir(path);
-		if (!d)
-			return -errno;
-		while ((de = readdir(d))) {
-			pid_t tid = atoi(de->d_name);
-			struct th *n;
-
-			if (tid <= 0 || find(tid))
-				continue;
-			if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
-				if (errno == ESRCH)
-					continue;
-				closedir(d);
-				return -errno;
-			}
-			n = realloc(ths, (nr + 1) * sizeof(*ths));
-			if (!n) {
-				closedir(d);
-				return -ENOMEM;
-			}
-			ths = n;
-			ths[nr++] = (struct th){ .tid = tid };
-			added++;
-		}
-		closedir(d);
-	} while (added);
-	return 0;
-}
-
-/* Interrupt all at once, wait until all are stopped.  0 or -errno. */
-static int stop_all(void)
-{
-	size_t left = 0;
-
-	for (size_t i = 0; i < nr; i++) {
-		if (ths[i].stopped)
-			continue;
-		if (ptrace(PTRACE_INTERRUPT, ths[i].tid, 0, 0) < 0)
-			return -errno;
-		left++;
-	}
-	while (left) {
-		int status;
-		pid_t tid = waitpid(-1, &status, __WALL);
-		struct th *t;
-
-		if (tid < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		t = find(tid);
-		if (!t || !WIFSTOPPED(status))
-			return -ESRCH; /* a thread came or went: the target must be stable */
-		/* Not our interrupt: a signal for the target; keep it, stay stopped. */
-		if (status >> 16 != PTRACE_EVENT_STOP)
-			t->sig = WSTOPSIG(status);
-		if (!t->stopped) {
-			t->stopped = true;
-			left--;
-		}
-	}
-	return 0;
-}
-
-static int resume_all(void)
-{
-	for (size_t i = 0; i < nr; i++) {
-		if (ptrace(PTRACE_CONT, ths[i].tid, 0, (void *)(long)ths[i].sig) < 0)
-			return -errno;
-		ths[i].stopped = false;
-		ths[i].sig = 0;
-	}
-	return 0;
-}
-
-static void detach_all(void)
-{
-	for (size_t i = 0; i < nr; i++)
-		ptrace(PTRACE_DETACH, ths[i].tid, 0, (void *)(long)ths[i].sig);
-}
+static struct pt_threads ths;
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -182,17 +64,18 @@ static int count_blocked(struct ulp_unwinder *u, uint64_t lo, uint64_t hi, uint6
 			 struct totals *tot, size_t *blocked)
 {
 	*blocked = 0;
-	for (size_t i = 0; i < nr; i++) {
-		struct th *t = &ths[i];
+	for (size_t i = 0; i < ths.nr; i++) {
+		pid_t tid = ths.t[i].tid;
+		struct user_regs_struct regs;
 		uint64_t t0;
 		size_t n = 0;
 		int ret;
 
-		if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0)
+		if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
 			return -errno;
-		t0 = now_ns();
-		ret = ulp_unwind_thread(u, t->tid, &t->regs, ips, SC_MAX_FRAMES, &n);
-		tot->unwind_ns += now_ns() - t0;
+		t0 = bench_now_ns();
+		ret = ulp_unwind_thread(u, tid, &regs, ips, SC_MAX_FRAMES, &n);
+		tot->unwind_ns += bench_now_ns() - t0;
 		tot->unwinds++;
 		tot->frames += n;
 		if (ret < 0) {
@@ -254,13 +137,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ulp_bench_stop_check: %s has no size\n", argv[2]);
 		return 1;
 	}
-	ret = seize_all(pid);
+	ret = pt_seize_all(&ths, pid);
 	if (ret == 0)
 		ret = ulp_unwinder_create(pid, &u);
-	start = now_ns();
+	start = bench_now_ns();
 	deadline = start + timeout_s * 1000000000ull;
-	while (ret == 0 && now_ns() < deadline) {
-		uint64_t t0 = now_ns();
+	while (ret == 0 && bench_now_ns() < deadline) {
+		uint64_t t0 = bench_now_ns();
 		size_t blocked = 0;
 
 		if (attempts == cap) {
@@ -277,7 +160,7 @@ int main(int argc, char **argv)
 			}
 			blocks = b;
 		}
-		ret = stop_all();
+		ret = pt_stop_all(&ths);
 		if (ret == 0)
 			ret = count_blocked(u, sym.addr, sym.addr + sym.size, ips, &tot, &blocked);
 		if (ret < 0)
@@ -287,12 +170,12 @@ int main(int argc, char **argv)
 			blocked_min = blocked;
 		if (blocked == 0) {
 			/* Safe: here the tool would write its code.  Leave them as they are. */
-			holds[attempts++] = now_ns() - t0;
+			holds[attempts++] = bench_now_ns() - t0;
 			converged = true;
 			break;
 		}
-		ret = resume_all();
-		holds[attempts++] = now_ns() - t0;
+		ret = pt_resume_all(&ths);
+		holds[attempts++] = bench_now_ns() - t0;
 		if (interval_ms) {
 			struct timespec ts = { .tv_sec = (time_t)(interval_ms / 1000),
 					       .tv_nsec = (long)(interval_ms % 1000) * 1000000L };
@@ -305,20 +188,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* PTRACE_DETACH needs a stopped tracee. */
-	if (converged || stop_all() == 0)
-		detach_all();
+	if (converged || pt_stop_all(&ths) == 0)
+		pt_detach_all(&ths);
 	ulp_unwinder_destroy(u);
 	if (!attempts) {
 		fprintf(stderr, "ulp_bench_stop_check: no attempt made\n");
 		return 1;
 	}
 	{
-		uint64_t elapsed = now_ns() - start;
+		uint64_t elapsed = bench_now_ns() - start;
 
 		qsort(holds, attempts, sizeof(*holds), cmp_u64);
 		qsort(blocks, attempts, sizeof(*blocks), cmp_u64);
 		printf("stop_check threads=%zu converged=%d attempts=%zu elapsed_ms=%llu hold_p50_us=%llu hold_max_us=%llu blocked_min=%llu blocked_p50=%llu unreliable=%llu unwinds=%llu frames=%llu unwind_ns_per_frame=%llu\n",
-		       nr, converged, attempts, (unsigned long long)(elapsed / 1000000),
+		       ths.nr, converged, attempts, (unsigned long long)(elapsed / 1000000),
 		       (unsigned long long)(holds[(attempts - 1) / 2] / 1000),
 		       (unsigned long long)(holds[attempts - 1] / 1000),
 		       (unsigned long long)blocked_min,
