@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ulp/patch.h>
 
@@ -71,9 +72,26 @@ static void ulp_session_close(struct ulp_session *s)
 	ulp_process_free(s->p);
 }
 
+/*
+ * A process being killed loses its threads one by one (a thread "gone"
+ * while its process still looks alive) before it is a zombie: give it a
+ * moment to show it is exiting.
+ */
+static bool ulp_target_exiting(struct ulp_target *t, int ret)
+{
+	for (int i = 0; i < 20; i++) {
+		if (!ulp_target_alive(t) || ulp_target_dying(t))
+			return true;
+		if (ret != -ESRCH)
+			return false;
+		usleep(10000);
+	}
+	return false;
+}
+
 static int ulp_session_error(struct ulp_session *s, int ret)
 {
-	if (s->p->exited || !ulp_target_alive(s->t))
+	if (s->p->exited || ulp_target_exiting(s->t, ret))
 		return ulp_errorf(-ESRCH, "process %d exited during the operation", s->t->pid);
 	return ret;
 }
