@@ -36,6 +36,13 @@
  *   spin last                 spin last=V,V,... the distinct results of the
  *                             spinners' latest calls, ascending (none if no
  *                             spinner has returned yet)
+ *   nocfi start               nocfi start=ok: a thread enters klp_outer_func
+ *                             and blocks in read() there; released, it calls
+ *                             klp_main_func through klp_nocfi_call, assembly
+ *                             without unwind information
+ *   nocfi tid                 nocfi tid=TID of that thread
+ *   nocfi release             nocfi=<what klp_outer_func returned> (the
+ *                             thread is released and joined)
  *   quit                      exits 0, prints nothing
  *
  * Compiled at -O0 (see CMakeLists.txt): klp_main_func and klp_hot_func keep
@@ -61,6 +68,70 @@ int klp_hot_func(int x);
 __attribute__((noipa, used)) const char *klp_main_func(void)
 {
 	return "main:orig";
+}
+
+/* Calls fn with no CFI at all, as hand-written assembly or JIT code may. */
+const char *klp_nocfi_call(const char *(*fn)(void));
+__asm__(".text\n"
+	".globl klp_nocfi_call\n"
+	"klp_nocfi_call:\n"
+	"	sub $8, %rsp\n"
+	"	call *%rdi\n"
+	"	add $8, %rsp\n"
+	"	ret\n");
+
+static int nocfi_pipe[2] = { -1, -1 };
+static pthread_t nocfi_thread;
+static atomic_int nocfi_tid;
+
+/*
+ * Patched together with klp_main_func (patch_klp_nocfi.c): a thread inside
+ * the old one must get the old klp_main_func too, even though below its
+ * call the stack has a frame no unwinder can read reliably.
+ */
+__attribute__((noipa, used)) const char *klp_outer_func(void)
+{
+	char c;
+
+	if (read(nocfi_pipe[0], &c, 1) != 1)
+		return "error: read";
+	return klp_nocfi_call(klp_main_func);
+}
+
+static void *nocfi_main(void *arg)
+{
+	atomic_store(&nocfi_tid, (int)gettid());
+	*(const char **)arg = klp_outer_func();
+	return NULL;
+}
+
+static const char *nocfi_result;
+
+static void cmd_nocfi_start(void)
+{
+	int err;
+
+	if (nocfi_pipe[0] >= 0 || pipe(nocfi_pipe) < 0) {
+		printf("nocfi start=error: %s\n", nocfi_pipe[0] >= 0 ? "started" : strerror(errno));
+		return;
+	}
+	err = pthread_create(&nocfi_thread, NULL, nocfi_main, &nocfi_result);
+	printf("nocfi start=%s\n", err ? strerror(err) : "ok");
+}
+
+static void cmd_nocfi_release(void)
+{
+	char c = 'g';
+
+	if (nocfi_pipe[1] < 0 || write(nocfi_pipe[1], &c, 1) != 1) {
+		printf("nocfi=error: not started\n");
+		return;
+	}
+	pthread_join(nocfi_thread, NULL);
+	close(nocfi_pipe[0]);
+	close(nocfi_pipe[1]);
+	nocfi_pipe[0] = nocfi_pipe[1] = -1;
+	printf("nocfi=%s\n", nocfi_result);
 }
 
 __attribute__((noipa, used)) int klp_hot_func(int x)
@@ -336,6 +407,12 @@ int main(void)
 		line[strcspn(line, "\r\n")] = '\0';
 		if (sscanf(line, "load %31s", key) == 1) {
 			cmd_load(key);
+		} else if (!strcmp(line, "nocfi start")) {
+			cmd_nocfi_start();
+		} else if (!strcmp(line, "nocfi tid")) {
+			printf("nocfi tid=%d\n", atomic_load(&nocfi_tid));
+		} else if (!strcmp(line, "nocfi release")) {
+			cmd_nocfi_release();
 		} else if (!strcmp(line, "thread call main")) {
 			cmd_thread_call_main();
 		} else if (!strcmp(line, "fork load mod")) {
