@@ -49,6 +49,7 @@ void ulpd_targets_free(void)
 }
 
 static void ulpd_waiters_settle(void);
+static void ulpd_waiters_forget_target(struct ulp_target *t);
 
 /* Drop targets that exited or whose PID now belongs to another process. */
 static void ulpd_targets_prune(void)
@@ -58,10 +59,13 @@ static void ulpd_targets_prune(void)
 	ulpd_waiters_settle(); /* nobody waits on a target about to be dropped */
 
 	for (size_t i = 0; i < ulpd_nr_targets; i++) {
-		if (ulp_target_alive(ulpd_targets[i]))
+		if (ulp_target_alive(ulpd_targets[i])) {
 			ulpd_targets[j++] = ulpd_targets[i];
-		else
-			ulp_target_free(ulpd_targets[i]);
+			continue;
+		}
+		/* it may have died after the settle above: nobody keeps a pointer */
+		ulpd_waiters_forget_target(ulpd_targets[i]);
+		ulp_target_free(ulpd_targets[i]);
 	}
 	ulpd_nr_targets = j;
 }
@@ -322,6 +326,23 @@ static void ulpd_waiters_settle(void)
 			continue;
 		}
 		ulpd_send_reply(w->fd, r);
+		ulpd_waiter_drop(i);
+	}
+}
+
+static void ulpd_waiters_forget_target(struct ulp_target *t)
+{
+	for (size_t i = 0; i < ulpd_nr_waiters;) {
+		if (ulpd_waiters[i].t != t) {
+			i++;
+			continue;
+		}
+		ulpd_send_reply(
+			ulpd_waiters[i].fd,
+			ulpd_reply_error(ulp_errorf(-ESRCH,
+						    "process %d exited during the transition",
+						    t->pid),
+					 NULL));
 		ulpd_waiter_drop(i);
 	}
 }

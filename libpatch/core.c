@@ -286,6 +286,34 @@ static int ulp_busy_error(struct ulp_target *t)
 		t->pid, pt->ap->info->name, ulp_direction(pt->patching));
 }
 
+/*
+ * An object of the patch loaded since the patch was checked, before the
+ * loader hook watched for it: patched with the others.
+ */
+static int ulp_patch_rescan_objects(struct ulp_session *s, struct ulp_applied_patch *ap)
+{
+	struct ulp_symbols *syms = NULL;
+	int ret = 0;
+
+	for (size_t o = 0; o < ap->nr_objs && ret == 0; o++) {
+		struct ulp_applied_object *os = &ap->objs[o];
+
+		if (os->loaded || !os->info->name)
+			continue;
+		if (!syms && (ret = ulp_symbols_open(s->t->pid, &syms)) < 0)
+			break;
+		if (!ulp_symbols_find_object(syms, os->info->name))
+			continue;
+		ret = ulp_object_prepare(s->t, s->p, syms, ap, os);
+		if (ret == 0)
+			ret = ulp_build_slots(s->t, s->p, ap);
+		if (ret == 0)
+			ret = ulp_callback_pre_patch(&s->cb, ap, os, ULP_OBJECT_LIVE);
+	}
+	ulp_symbols_close(syms);
+	return ret;
+}
+
 /* Load, slots and pre_patch callbacks; the patch is then ready to transition. */
 static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap, const char *path,
 			    struct ulp_symbols **syms, int budget_ms)
@@ -345,6 +373,8 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 	ret = ulp_target_add_patch(t, ap);
 	if (ret == 0)
 		ret = ulp_dlhook_watch(t, s->p);
+	if (ret == 0)
+		ret = ulp_patch_rescan_objects(s, ap);
 	if (ret == 0)
 		ret = ulp_transition_begin(s, ap, true, ap->gen, ULP_ENTRY_PATCHING);
 	if (ret < 0) {
@@ -445,15 +475,18 @@ int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transiti
 	} else if (pt) {
 		ret = ulp_transition_attempt(&s, ULP_ATTEMPT_MS); /* already going */
 	} else {
-		ulp_target_log(t, "ulp: '%s': initializing unpatching transition", name);
-		for (size_t o = 0; o < ap->nr_objs; o++)
-			if (ap->objs[o].loaded && ap->objs[o].patched)
-				ulp_callback_pre_unpatch(&s.cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+		/* what can fail without a trace first: pre_unpatch then commits */
 		ret = ulp_transition_next_gen(t, s.p, &gen);
 		if (ret == 0)
 			ret = ulp_unpatch_dispatch_write(t, s.p, ap, gen);
-		if (ret == 0)
+		if (ret == 0) {
+			ulp_target_log(t, "ulp: '%s': initializing unpatching transition", name);
+			for (size_t o = 0; o < ap->nr_objs; o++)
+				if (ap->objs[o].loaded && ap->objs[o].patched)
+					ulp_callback_pre_unpatch(&s.cb, ap, &ap->objs[o],
+								 ULP_OBJECT_LIVE);
 			ret = ulp_transition_begin(&s, ap, false, gen, ULP_ENTRY_UNPATCHING);
+		}
 		if (ret == 0) {
 			ulp_target_log(t, "ulp: '%s': starting unpatching transition", name);
 			ret = ulp_transition_attempt(&s, ULP_ATTEMPT_MS);
@@ -598,6 +631,8 @@ static int ulp_object_patch(struct ulp_session *s, struct ulp_symbols *syms,
 	if (ret < 0) {
 		ulp_target_log(s->t, "ulp: failed to apply patch '%s' to object '%s': %s",
 			       ap->info->name, os->name, ulp_last_error());
+		/* some entries may lead to slots about to go: their own bytes back */
+		ulp_object_entries_write(s->p, os, ULP_ENTRY_ORIGINAL);
 		ulp_callback_post_unpatch(&s->cb, ap, os, ULP_OBJECT_COMING);
 		goto forget;
 	}
@@ -613,14 +648,20 @@ forget:
 	return ret;
 }
 
-/* Unpatch an object that is gone: its code is unmapped, only slots remain. */
+/*
+ * Unpatch an object that is gone (its code is unmapped, only slots remain)
+ * or, when still mapped, one whose load is refused: its entries get their
+ * own bytes back first, since the loader may not manage to unload it.
+ */
 static void ulp_object_unpatch_gone(struct ulp_session *s, struct ulp_applied_patch *ap,
-				    struct ulp_applied_object *os)
+				    struct ulp_applied_object *os, bool mapped)
 {
 	if (!ap->in_transition)
 		ulp_callback_pre_unpatch(&s->cb, ap, os, ULP_OBJECT_GOING);
 	ulp_target_log(s->t, "ulp: reverting patch '%s' on unloading object '%s'", ap->info->name,
 		       os->name);
+	if (mapped && os->patched)
+		ulp_object_entries_write(s->p, os, ULP_ENTRY_ORIGINAL);
 	ulp_object_release_slots(s->t, s->p, os);
 	ulp_object_forget_funcs(os);
 	os->patched = false;
@@ -664,7 +705,7 @@ int ulp_objects_coming(struct ulp_target *t, const struct ulp_hook_event *ev, ch
 					ulp_find_object(t->patches[j], ev->objs[i].name);
 
 				if (prev && prev->loaded)
-					ulp_object_unpatch_gone(&s, t->patches[j], prev);
+					ulp_object_unpatch_gone(&s, t->patches[j], prev, true);
 			}
 			refused = 1;
 		}
@@ -689,7 +730,7 @@ void ulp_objects_going(struct ulp_target *t, const struct ulp_hook_event *ev)
 			struct ulp_applied_object *os = ulp_find_object(ap, ev->objs[i].name);
 
 			if (os && os->loaded)
-				ulp_object_unpatch_gone(&s, ap, os);
+				ulp_object_unpatch_gone(&s, ap, os, false);
 		}
 	}
 	if (t->transition)

@@ -114,9 +114,15 @@ int ulp_dlhook_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 			-ENOTSUP,
 			"the loader's _dl_debug_state() in process %d is not a bare 'ret' with padding",
 			p->pid);
-	ret = ulp_dlhook_channel(t, p, r_debug.addr);
-	if (ret == 0 && memcmp(code, k.bytes, k.len) != 0)
+	/*
+	 * The jump first: the hook does nothing until the channel opens, and
+	 * the list it then starts from already holds whatever was loaded
+	 * meanwhile.
+	 */
+	if (memcmp(code, k.bytes, k.len) != 0)
 		ret = ulp_text_poke(t, p, &k, 1, NULL);
+	if (ret == 0)
+		ret = ulp_dlhook_channel(t, p, r_debug.addr);
 	if (ret < 0 && t->hook_fd >= 0) {
 		close(t->hook_fd);
 		t->hook_fd = -1;

@@ -618,10 +618,8 @@ int ulp_threads_leave_slots(struct ulp_target *t, struct ulp_process *p,
 	struct ulp_leave_ctx c = { .t = t, .ap = ap };
 	struct ulp_visit v = { .fn = ulp_move_out_of_slot, .arg = &c };
 	struct ulp_addr_range *ranges = NULL, *all;
-	int ret = ulp_wait_self_checks(t, p, ULP_SLOT_LEAVE_MS);
+	int ret = ulp_entry_ranges(ap, true, &ranges, &v.nr_ranges);
 
-	if (ret == 0)
-		ret = ulp_entry_ranges(ap, true, &ranges, &v.nr_ranges);
 	if (ret < 0)
 		return ret;
 	/* asleep in the kernel with a pc in the uncounted code: also a visit */
@@ -634,7 +632,16 @@ int ulp_threads_leave_slots(struct ulp_target *t, struct ulp_process *p,
 		all[v.nr_ranges++] =
 			(struct ulp_addr_range){ t->self_uncounted[i][0], t->self_uncounted[i][1] };
 	v.ranges = all;
+	/*
+	 * Once nobody is in a slot or on the uncounted way in, no thread can
+	 * enter the check any more; then those inside it leave, back through a
+	 * slot: visit again.
+	 */
 	ret = ulp_visit_all(p, &v, ULP_SLOT_LEAVE_MS);
+	if (ret == 0)
+		ret = ulp_wait_self_checks(t, p, ULP_SLOT_LEAVE_MS);
+	if (ret == 0)
+		ret = ulp_visit_all(p, &v, ULP_SLOT_LEAVE_MS);
 	free(all);
 	return ret;
 }

@@ -194,6 +194,17 @@ static int ulp_transition_check_thread(struct ulp_transition *tr, struct ulp_thr
 		return ret;
 	if (state == tr->to_state)
 		return 1;
+	/*
+	 * In the runtime's self-switch entry outside its counted part, the
+	 * thread may have chosen the version it will run: not now.
+	 */
+	for (int i = 0; i < 2; i++) {
+		if (th->regs.rip >= tr->target->self_uncounted[i][0] &&
+		    th->regs.rip < tr->target->self_uncounted[i][1]) {
+			*blocker = th->regs.rip;
+			return 0;
+		}
+	}
 	ret = ulp_unwind_thread(tr->unw, th->tid, &th->regs, ips, ULP_MAX_FRAMES, &n);
 	if (ret < 0) {
 		*blocker = n ? ips[n - 1] : th->regs.rip;
@@ -410,6 +421,52 @@ int ulp_transition_force_all(struct ulp_transition *tr)
 	return ulp_visit_all(tr->proc, &v, 10000);
 }
 
+/* Threads inside the runtime's self-switch check, counted there. */
+static int ulp_self_checks_drain(struct ulp_target *t, struct ulp_process *p)
+{
+	uint64_t deadline = ulp_now_us() + 100000u;
+	uint32_t running;
+
+	for (;;) {
+		int ret = ulp_mem_read(p, t->checks_running, &running, sizeof(running));
+
+		if (ret < 0)
+			return ret;
+		if (running == 0)
+			return 0;
+		if (ulp_now_us() > deadline)
+			return -ETIMEDOUT;
+		ulp_process_poll(p, 1);
+	}
+}
+
+/* Forget who said it switched, entries included: generations are reused. */
+static int ulp_self_done_clear(struct ulp_target *t, struct ulp_process *p)
+{
+	uint64_t base = t->rt_info;
+	uint32_t nr = 0, zero = 0;
+	void *blank;
+	size_t len;
+	int ret =
+		ulp_mem_read(p, base + offsetof(struct ulp_rt_info, self_done_nr), &nr, sizeof(nr));
+
+	if (ret < 0)
+		return ret;
+	if (nr > ULP_RT_SELF_DONE_MAX)
+		nr = ULP_RT_SELF_DONE_MAX;
+	len = nr * sizeof(((struct ulp_rt_info *)0)->self_done[0]);
+	blank = calloc(1, len ? len : 1);
+	if (!blank)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	ret = len ? ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_done), blank, len)
+		  : 0;
+	free(blank);
+	if (ret == 0)
+		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_done_nr), &zero,
+				    sizeof(zero));
+	return ret;
+}
+
 int ulp_self_switch_publish(struct ulp_target *t, struct ulp_process *p)
 {
 	const struct ulp_pending_transition *pt = t->transition;
@@ -426,10 +483,16 @@ int ulp_self_switch_publish(struct ulp_target *t, struct ulp_process *p)
 	if (ret == 0)
 		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_state), &off,
 				    sizeof(off));
+	/*
+	 * A thread past its last look at self_state may still switch: wait for
+	 * every check under way to end before anything it read changes.  If
+	 * they do not end, threads stop switching themselves for now.
+	 */
+	if (ret == 0 && ulp_self_checks_drain(t, p) < 0)
+		return 0;
 	/* the same transition (an object came or went): who switched still counts */
 	if (ret == 0 && was != state)
-		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_info, self_done_nr), &off,
-				    sizeof(off));
+		ret = ulp_self_done_clear(t, p);
 	if (ret < 0 || !pt)
 		return ret;
 	ret = ulp_busy_ranges(pt->ap, pt->patching, &busy, &nr);

@@ -53,14 +53,18 @@ typedef void (*ulp_signal_error_fn)(int errcode, const char *objname, const char
 				    const char *errstring);
 static ulp_signal_error_fn ulp_signal_error;
 
-/* DT_SONAME of m, else the file name; "" for the main program. */
-static void ulp_map_name(const struct link_map *m, char *out, size_t len)
+/*
+ * DT_SONAME of m, else the file name; "" for the main program.  Only the
+ * file name when !dynamic: outside the loader's lock an object may already
+ * be unmapped while still listed.
+ */
+static void ulp_map_name(const struct link_map *m, char *out, size_t len, bool dynamic)
 {
 	const char *slash, *soname = NULL;
 	uintptr_t strtab = 0;
 	long off = -1;
 
-	for (const ElfW(Dyn) *d = m->l_ld; d && d->d_tag != DT_NULL; d++) {
+	for (const ElfW(Dyn) *d = dynamic ? m->l_ld : NULL; d && d->d_tag != DT_NULL; d++) {
 		if (d->d_tag == DT_STRTAB)
 			strtab = d->d_un.d_ptr;
 		else if (d->d_tag == DT_SONAME)
@@ -109,7 +113,7 @@ static bool ulp_still_listed(const struct ulp_known *k)
 	return false;
 }
 
-static void ulp_remember_all(void)
+static void ulp_remember_all(bool dynamic)
 {
 	ulp_nr_known = 0;
 	for (const struct link_map *m = ulp_r_debug->r_map; m && ulp_nr_known < ULP_HOOK_KNOWN_MAX;
@@ -118,7 +122,7 @@ static void ulp_remember_all(void)
 
 		k->map = m;
 		k->l_addr = m->l_addr;
-		ulp_map_name(m, k->name, sizeof(k->name));
+		ulp_map_name(m, k->name, sizeof(k->name), dynamic);
 	}
 }
 
@@ -218,19 +222,24 @@ ULP_RT_EXPORT void ulp_rt_dl_hook(void)
 			ulp_hook_exchange(reject, sizeof(reject));
 		ulp_event.kind = ULP_HOOK_COMING;
 		ulp_event.nr = 0;
-		for (const struct link_map *m = ulp_r_debug->r_map; m; m = m->l_next) {
+		/*
+		 * New objects are coming only after RT_ADD: others were mapped
+		 * before the hook saw the list, and their code may be running.
+		 */
+		for (const struct link_map *m = prev == RT_ADD ? ulp_r_debug->r_map : NULL; m;
+		     m = m->l_next) {
 			char name[256];
 
 			if (ulp_is_known(m))
 				continue;
-			ulp_map_name(m, name, sizeof(name));
+			ulp_map_name(m, name, sizeof(name), true);
 			if (ulp_watched(name))
 				ulp_event_add(name, m->l_addr, m->l_name);
 		}
 		if (ulp_event.nr)
 			refuse = ulp_hook_exchange(reject, sizeof(reject));
 	}
-	ulp_remember_all();
+	ulp_remember_all(true);
 	errno = saved_errno;
 	/*
 	 * Only a dlopen between RT_ADD and relocation can still fail cleanly:
@@ -267,7 +276,7 @@ ULP_RT_EXPORT int ulp_rt_hook_open(uint64_t r_debug)
 		ulp_signal_error = (ulp_signal_error_fn)dlsym(RTLD_DEFAULT, "_dl_signal_error");
 	if (!ulp_r_debug) {
 		ulp_r_debug = (struct r_debug *)(uintptr_t)r_debug;
-		ulp_remember_all();
+		ulp_remember_all(false);
 	}
 	if (ulp_hook_fd >= 0)
 		close(ulp_hook_fd); /* a new ulpd replaces the old */
