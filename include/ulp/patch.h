@@ -120,6 +120,25 @@ extern struct ulp_patch ulp_patch_descriptor;
 /* "main", or "libx.so -> [ULP_OBJECT_LIVE] Normal state" and the like. */
 const char *ulp_object_describe(const struct ulp_object *obj);
 
+/*
+ * Shadow variables, as the kernel's klp_shadow_*: size bytes (zeroed, then
+ * given to ctor) attached to any address obj under id, kept by
+ * libulp-rt.so across patches.  alloc refuses (NULL, and a line in the
+ * event log) when <obj, id> exists; get_or_alloc returns the existing one.
+ * A ctor returning non-zero makes the allocation fail.  ctor and dtor run
+ * under the shadow variables' lock: they must not use shadow variables.
+ */
+typedef int (*ulp_shadow_ctor_t)(void *obj, void *shadow_data, void *ctor_data);
+typedef void (*ulp_shadow_dtor_t)(void *obj, void *shadow_data);
+
+void *ulp_shadow_get(void *obj, unsigned long id);
+void *ulp_shadow_alloc(void *obj, unsigned long id, size_t size, ulp_shadow_ctor_t ctor,
+		       void *ctor_data);
+void *ulp_shadow_get_or_alloc(void *obj, unsigned long id, size_t size, ulp_shadow_ctor_t ctor,
+			      void *ctor_data);
+void ulp_shadow_free(void *obj, unsigned long id, ulp_shadow_dtor_t dtor);
+void ulp_shadow_free_all(unsigned long id, ulp_shadow_dtor_t dtor);
+
 #ifdef __cplusplus
 }
 #endif
