@@ -23,6 +23,7 @@
 #include "memory.h"
 #include "patch.h"
 #include "process.h"
+#include "state.h"
 #include "procfs.h"
 #include "symbols.h"
 #include "transition.h"
@@ -133,6 +134,7 @@ static int ulp_transition_begin(struct ulp_session *s, struct ulp_applied_patch 
 	ap->gen = to_state;
 	ap->in_transition = true;
 	pt->start_us = ulp_now_us(); /* from here threads can reach the new code */
+	ulp_registry_publish(s->t, s->p, ap);
 	return 0;
 }
 
@@ -163,6 +165,7 @@ static int ulp_transition_complete(struct ulp_session *s)
 			if (ap->objs[o].loaded)
 				ulp_callback_post_patch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
 		ulp_target_log(t, "ulp: '%s': patching complete", name);
+		ulp_registry_publish(t, s->p, NULL);
 		return ULP_DONE;
 	}
 	ap->enabled = false;
@@ -188,6 +191,7 @@ static int ulp_transition_complete(struct ulp_session *s)
 	ulp_target_log(t, "ulp: '%s': unpatching complete", name);
 	ulp_target_remove_patch(t, ap);
 	ulp_dlhook_watch(t, s->p);
+	ulp_registry_publish(t, s->p, NULL);
 	return ULP_DONE;
 }
 
@@ -347,6 +351,8 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 	ulp_trace("loaded, slots built");
 	ulp_target_log(t, "ulp: enabling patch '%s'", name);
 	ulp_target_log(t, "ulp: '%s': initializing patching transition", name);
+	/* ulp_get_prev_state() works from here on, as in the kernel */
+	ulp_registry_publish(t, s->p, ap);
 	for (size_t o = 0; o < ap->nr_objs; o++) {
 		struct ulp_applied_object *os = &ap->objs[o];
 
@@ -362,6 +368,7 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 			ulp_target_log(t, "ulp: pre-patch callback failed for object '%s'",
 				       os->name);
 			ulp_patch_cancel(s, ap);
+			ulp_registry_publish(t, s->p, NULL);
 			/* before ap goes: it owns the names */
 			ret = ulp_errorf(
 				ret, "patch '%s': pre-patch callback failed for object '%s': %s",
@@ -380,8 +387,10 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 	if (ret < 0) {
 		ret = ulp_session_error(s, ret);
 		ulp_target_remove_patch_keep(t, ap);
-		if (!s->p->exited)
+		if (!s->p->exited) {
 			ulp_patch_cancel(s, ap);
+			ulp_registry_publish(t, s->p, NULL);
+		}
 		ulp_applied_patch_destroy(ap);
 		return ret;
 	}
@@ -390,6 +399,31 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 		ap->objs[o].patched = ap->objs[o].loaded;
 	ulp_target_log(t, "ulp: '%s': starting patching transition", name);
 	return ulp_transition_attempt(s, budget_ms);
+}
+
+/* Seed 002's rules against the patches installed: refused before anything changes. */
+static int ulp_patch_check_states(struct ulp_target *t, const struct ulp_patch_info *info,
+				  bool check_only)
+{
+	const struct ulp_patch_info **installed = calloc(t->nr_patches + 1, sizeof(*installed));
+	bool ok;
+
+	if (!installed)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < t->nr_patches; i++)
+		installed[i] = t->patches[i]->info;
+	ok = ulp_patch_states_compatible(info, installed, t->nr_patches);
+	free(installed);
+	if (ok)
+		return 0;
+	if (!check_only)
+		ulp_target_log(
+			t, "ulp: patch '%s' is not compatible with the already installed patches",
+			info->name);
+	return ulp_errorf(
+		-EINVAL,
+		"patch '%s' is not compatible with the already installed patches in process %d (its states' versions, see ulp-patch(7))",
+		info->name, t->pid);
 }
 
 int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_apply_opts *opts,
@@ -428,6 +462,11 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 	ret = ulp_patch_info_read(path, &info);
 	if (ret < 0)
 		return ret;
+	ret = ulp_patch_check_states(t, info, check_only);
+	if (ret < 0) {
+		ulp_patch_info_free(info);
+		return ret;
+	}
 	ret = ulp_session_open(t, stats, &s);
 	if (ret < 0) {
 		ulp_patch_info_free(info);
@@ -481,6 +520,7 @@ int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transiti
 			ret = ulp_unpatch_dispatch_write(t, s.p, ap, gen);
 		if (ret == 0) {
 			ulp_target_log(t, "ulp: '%s': initializing unpatching transition", name);
+			ulp_registry_publish(t, s.p, ap);
 			for (size_t o = 0; o < ap->nr_objs; o++)
 				if (ap->objs[o].loaded && ap->objs[o].patched)
 					ulp_callback_pre_unpatch(&s.cb, ap, &ap->objs[o],

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define ULP_RT_MAGIC 0x554c5052u /* "ULPR" */
-#define ULP_RT_ABI 5
+#define ULP_RT_ABI 6
 #define ULP_RT_SONAME "libulp-rt.so.0"
 #define ULP_RT_INFO_SYMBOL "ulp_rt_info"
 #define ULP_RT_SCRATCH_SIZE 4096
@@ -19,6 +19,7 @@
 #define ULP_RT_SELF_RANGES 512
 #define ULP_RT_SELF_ACTIVE 0x100u
 #define ULP_RT_SELF_DONE_MAX 4096
+#define ULP_RT_MAX_PATCHES 64
 /* most address ranges ulp_rt_load_near() reserves */
 #define ULP_RT_RESERVE_MAX 128
 
@@ -71,6 +72,14 @@ struct ulp_rt_info {
 	 * self_check_uncounted[i][0] and [i][1] is on its way back to a slot
 	 * without being counted in *checks_running.
 	 */
+	/*
+	 * The installed patches' descriptors (struct ulp_patch *), in stack
+	 * order, and the index of the one in transition (UINT32_MAX: none),
+	 * for ulp_get_prev_state().
+	 */
+	uint64_t patches[ULP_RT_MAX_PATCHES];
+	uint32_t nr_patches;
+	uint32_t transition_patch;
 	uint64_t self_check_entry; /* 0: the runtime cannot (no xsave) */
 	uint64_t self_check_uncounted[2][2];
 	uint64_t checks_running; /* address of a uint32_t */

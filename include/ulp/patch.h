@@ -121,6 +121,15 @@ extern struct ulp_patch ulp_patch_descriptor;
 const char *ulp_object_describe(const struct ulp_object *obj);
 
 /*
+ * System states (the kernel's klp_get_state / klp_get_prev_state): the
+ * state id patch declares, or NULL; and, during a transition, the same
+ * state as the newest patch installed before the one in transition declared
+ * it, or NULL (also outside a transition).
+ */
+struct ulp_state *ulp_get_state(struct ulp_patch *patch, unsigned long id);
+struct ulp_state *ulp_get_prev_state(unsigned long id);
+
+/*
  * Shadow variables, as the kernel's klp_shadow_*: size bytes (zeroed, then
  * given to ctor) attached to any address obj under id, kept by
  * libulp-rt.so across patches.  alloc refuses (NULL, and a line in the
