@@ -51,6 +51,8 @@ struct ulp_applied_patch {
 	unsigned char entries; /* where its entries lead now: enum ulp_entry_to (patch.h) */
 	struct ulp_applied_object *objs;
 	size_t nr_objs;
+	/* where each of info->symrefs resolved in the target */
+	uint64_t *symref_addrs;
 };
 
 /* One thread as the last check of a transition saw it. */

@@ -143,6 +143,54 @@ void ulp_object_forget_funcs(struct ulp_applied_object *os)
 	os->nr_funcs = 0;
 }
 
+/*
+ * The target symbols the patch refers to (struct ulp_symbol_ref): each must
+ * resolve now, in an object already loaded, as old_name / old_sympos do.
+ */
+static int ulp_symrefs_resolve(struct ulp_process *p, struct ulp_symbols *syms,
+			       struct ulp_applied_patch *ap)
+{
+	const struct ulp_patch_info *info = ap->info;
+
+	ap->symref_addrs = calloc(info->nr_symrefs ? info->nr_symrefs : 1, sizeof(uint64_t));
+	if (!ap->symref_addrs)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < info->nr_symrefs; i++) {
+		const struct ulp_patch_symref_info *r = &info->symrefs[i];
+		const char *obj = r->object ? r->object : "main";
+		struct ulp_symbol sym;
+		int ret;
+
+		if (!ulp_symbols_find_object(syms, r->object))
+			return ulp_errorf(
+				-ENOENT,
+				"symbol reference '%s': object '%s' is not loaded in process %d",
+				r->name, obj, p->pid);
+		ret = ulp_symbols_resolve(syms, obj, r->name, r->sympos, &sym);
+		if (ret < 0)
+			return ulp_error_prefix(ret, "symbol reference '%s'", r->name);
+		if (sym.type == 6 /* STT_TLS */)
+			return ulp_errorf(
+				-ENOTSUP,
+				"symbol reference '%s' in object '%s' is thread-local; not supported yet",
+				r->name, obj);
+		ap->symref_addrs[i] = sym.addr;
+	}
+	return 0;
+}
+
+int ulp_symrefs_write(struct ulp_process *p, struct ulp_applied_patch *ap)
+{
+	for (size_t i = 0; i < ap->info->nr_symrefs; i++) {
+		int ret = ulp_mem_write_u64(p, ap->bias + ap->info->symrefs[i].addr_slot,
+					    ap->symref_addrs[i]);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 /* Resolve and check everything; nothing in the target changes. */
 int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
 		      struct ulp_patch_info *info, struct ulp_applied_patch **out)
@@ -173,6 +221,8 @@ int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 			continue; /* not loaded: patched when it comes (dlopen) */
 		ret = ulp_object_prepare(t, p, syms, ap, os);
 	}
+	if (ret == 0)
+		ret = ulp_symrefs_resolve(p, syms, ap);
 	if (ret < 0) {
 		ap->info = NULL; /* the caller still owns info */
 		ulp_applied_patch_destroy(ap);

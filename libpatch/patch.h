@@ -51,6 +51,8 @@ int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p, struct ulp
 			 const char *path);
 int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
 			   struct ulp_applied_patch *ap);
+/* Fill the patch's symbol references (resolved by ulp_patch_prepare) once it is loaded. */
+int ulp_symrefs_write(struct ulp_process *p, struct ulp_applied_patch *ap);
 
 /*
  * Slots (dispatch for ap->gen, trampoline) for every function not given one

@@ -78,6 +78,7 @@ static void ulp_applied_patch_free(struct ulp_applied_patch *ap)
 		free(ap->objs[i].funcs);
 	}
 	free(ap->objs);
+	free(ap->symref_addrs);
 	free(ap->path);
 	ulp_patch_info_free(ap->info);
 	free(ap);

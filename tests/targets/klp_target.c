@@ -43,6 +43,10 @@
  *   nocfi tid                 nocfi tid=TID of that thread
  *   nocfi release             nocfi=<what klp_outer_func returned> (the
  *                             thread is released and joined)
+ *   count                     count=<klp_count()>: 1, 2, 3, ... (a file-static
+ *                             counter; patch_klp_symbols.so adds 10 per call
+ *                             through references to the static counter and
+ *                             to a static function)
  *   quit                      exits 0, prints nothing
  *
  * Compiled at -O0 (see CMakeLists.txt): klp_main_func and klp_hot_func keep
@@ -68,6 +72,23 @@ int klp_hot_func(int x);
 __attribute__((noipa, used)) const char *klp_main_func(void)
 {
 	return "main:orig";
+}
+
+/* File-static state a realistic fix has to reach (patch_klp_symbols.c). */
+static int klp_counter;
+
+static __attribute__((noipa, used)) int klp_counter_step(void)
+{
+	return 1;
+}
+
+__attribute__((noipa, used)) int klp_count(void)
+{
+	/* a store first: the call stays out of the bytes the entry jump displaces */
+	volatile int times = 1;
+
+	klp_counter += klp_counter_step() * times;
+	return klp_counter;
 }
 
 /* Calls fn with no CFI at all, as hand-written assembly or JIT code may. */
@@ -407,6 +428,8 @@ int main(void)
 		line[strcspn(line, "\r\n")] = '\0';
 		if (sscanf(line, "load %31s", key) == 1) {
 			cmd_load(key);
+		} else if (!strcmp(line, "count")) {
+			printf("count=%d\n", klp_count());
 		} else if (!strcmp(line, "nocfi start")) {
 			cmd_nocfi_start();
 		} else if (!strcmp(line, "nocfi tid")) {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# symbol_refs: a fix that reads and updates the target's file-static state
+# (struct ulp_symbol_ref, filled when the patch is loaded): klp_count()
+# adds the static klp_counter_step() (1) to the static klp_counter;
+# patch_klp_symbols.so's replacement adds ten steps through references to
+# both.  The counter carries on across apply and revert: the patched code
+# works on the target's own variable, not a copy.  A reference that cannot
+# be resolved refuses the patch before anything changes.
+. "$(dirname "$0")/lib.sh"
+
+PATCH=$PATCHES/patch_klp_symbols.so
+need_file "$PATCH"
+start_ulpd
+start_target c klp_target
+pid=$(target_pid c)
+
+expect_reply c count count=1
+expect_reply c count count=2
+ulpctl_ok apply "$PATCH" -p "$pid"
+expect_reply c count count=12
+expect_reply c count count=22
+ulpctl_ok revert klp_symbols -p "$pid"
+expect_reply c count count=23
+assert_no_patches "$pid"
+stop_target c
+
+# A reference to a symbol the process lacks: refused, nothing changes.
+start_target m klp_target
+mpid=$(target_pid m)
+expect_reply m count count=1
+snapshot_target m orig klp_count
+expect_fail apply "$PATCHES/patch_klp_symbols_missing.so" -p "$mpid" \
+	"symbol reference 'klp_no_such_counter'"
+assert_contains "$ERR" "not found in object 'main'" "the refusal"
+expect_reply m count count=2
+snapshot_target m now klp_count
+assert_unchanged m orig now
+assert_no_patches "$mpid"
+stop_target m
+
+test_done
