@@ -336,7 +336,7 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 	if (ret == 0)
 		ret = ulp_load_into_target(t, s->p, ap, path);
 	if (ret == 0)
-		ret = ulp_symrefs_write(s->p, ap);
+		ret = ulp_symrefs_write(t, s->p, ap);
 	if (ret == 0)
 		ret = ulp_transition_next_gen(t, s->p, &ap->gen);
 	if (ret == 0)

@@ -51,8 +51,14 @@ struct ulp_applied_patch {
 	unsigned char entries; /* where its entries lead now: enum ulp_entry_to (patch.h) */
 	struct ulp_applied_object *objs;
 	size_t nr_objs;
-	/* where each of info->symrefs resolved in the target */
+	/*
+	 * where each of info->symrefs resolved in the target; for a
+	 * thread-local one (symref_tls), its offset in the TLS block of the
+	 * object loaded at symref_bias
+	 */
 	uint64_t *symref_addrs;
+	uint64_t *symref_bias;
+	bool *symref_tls;
 };
 
 /* One thread as the last check of a transition saw it. */
@@ -90,6 +96,7 @@ struct ulp_target {
 	pid_t worker_tid;
 	bool no_sync_core; /* its kernel cannot serialise CPUs: code changes stop all */
 	int hook_fd; /* ulpd's end of the loader hook's channel (dlhook.h), -1 if none */
+	uint32_t nr_tls_refs; /* entries of ulp_rt_info.tls_refs in use */
 	/* threads switching themselves (runtime/self_switch.c); 0 if the runtime cannot */
 	uint64_t self_check_entry;
 	uint64_t self_uncounted[2][2]; /* code where a thread returns to a slot uncounted */

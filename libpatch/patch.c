@@ -152,8 +152,12 @@ static int ulp_symrefs_resolve(struct ulp_process *p, struct ulp_symbols *syms,
 {
 	const struct ulp_patch_info *info = ap->info;
 
-	ap->symref_addrs = calloc(info->nr_symrefs ? info->nr_symrefs : 1, sizeof(uint64_t));
-	if (!ap->symref_addrs)
+	size_t n = info->nr_symrefs ? info->nr_symrefs : 1;
+
+	ap->symref_addrs = calloc(n, sizeof(uint64_t));
+	ap->symref_bias = calloc(n, sizeof(uint64_t));
+	ap->symref_tls = calloc(n, sizeof(bool));
+	if (!ap->symref_addrs || !ap->symref_bias || !ap->symref_tls)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	for (size_t i = 0; i < info->nr_symrefs; i++) {
 		const struct ulp_patch_symref_info *r = &info->symrefs[i];
@@ -169,22 +173,60 @@ static int ulp_symrefs_resolve(struct ulp_process *p, struct ulp_symbols *syms,
 		ret = ulp_symbols_resolve(syms, obj, r->name, r->sympos, &sym);
 		if (ret < 0)
 			return ulp_error_prefix(ret, "symbol reference '%s'", r->name);
-		if (sym.type == 6 /* STT_TLS */)
-			return ulp_errorf(
-				-ENOTSUP,
-				"symbol reference '%s' in object '%s' is thread-local; not supported yet",
-				r->name, obj);
 		ap->symref_addrs[i] = sym.addr;
+		if (sym.type == 6 /* STT_TLS */) {
+			/* an offset in the object's TLS block: a handle for ulp_tls_addr() */
+			ap->symref_tls[i] = true;
+			ap->symref_bias[i] = ulp_symbols_find_object(syms, r->object)->bias;
+		}
 	}
 	return 0;
 }
 
-int ulp_symrefs_write(struct ulp_process *p, struct ulp_applied_patch *ap)
+/* A thread-local variable: an entry of ulp_rt_info.tls_refs the patch's handle points to. */
+static int ulp_tls_ref_alloc(struct ulp_target *t, struct ulp_process *p, uint64_t bias,
+			     uint64_t offset, uint64_t *handle)
+{
+	uint64_t entry[3] = { bias, offset, 0 }, at;
+	int ret;
+
+	for (uint32_t i = 0; i < t->nr_tls_refs; i++) {
+		uint64_t have[2];
+
+		at = t->rt_info + offsetof(struct ulp_rt_info, tls_refs) + i * sizeof(entry);
+		ret = ulp_mem_read(p, at, have, sizeof(have));
+		if (ret < 0)
+			return ret;
+		if (have[0] == bias && have[1] == offset) {
+			*handle = at;
+			return 0;
+		}
+	}
+	if (t->nr_tls_refs >= ULP_RT_TLS_REFS)
+		return ulp_errorf(-ENOSPC,
+				  "more than %d thread-local variables referred to by patches",
+				  ULP_RT_TLS_REFS);
+	at = t->rt_info + offsetof(struct ulp_rt_info, tls_refs) + t->nr_tls_refs * sizeof(entry);
+	ret = ulp_mem_write(p, at, entry, sizeof(entry));
+	if (ret == 0) {
+		t->nr_tls_refs++;
+		*handle = at;
+	}
+	return ret;
+}
+
+int ulp_symrefs_write(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap)
 {
 	for (size_t i = 0; i < ap->info->nr_symrefs; i++) {
-		int ret = ulp_mem_write_u64(p, ap->bias + ap->info->symrefs[i].addr_slot,
-					    ap->symref_addrs[i]);
+		uint64_t value = ap->symref_addrs[i];
+		int ret = 0;
 
+		if (ap->symref_tls[i])
+			ret = ulp_tls_ref_alloc(t, p, ap->symref_bias[i], ap->symref_addrs[i],
+						&value);
+		if (ret == 0)
+			ret = ulp_mem_write_u64(p, ap->bias + ap->info->symrefs[i].addr_slot,
+						value);
 		if (ret < 0)
 			return ret;
 	}

@@ -52,7 +52,7 @@ int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p, struct ulp
 int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
 			   struct ulp_applied_patch *ap);
 /* Fill the patch's symbol references (resolved by ulp_patch_prepare) once it is loaded. */
-int ulp_symrefs_write(struct ulp_process *p, struct ulp_applied_patch *ap);
+int ulp_symrefs_write(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap);
 
 /*
  * Slots (dispatch for ap->gen, trampoline) for every function not given one

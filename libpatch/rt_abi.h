@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define ULP_RT_MAGIC 0x554c5052u /* "ULPR" */
-#define ULP_RT_ABI 6
+#define ULP_RT_ABI 7
 #define ULP_RT_SONAME "libulp-rt.so.0"
 #define ULP_RT_INFO_SYMBOL "ulp_rt_info"
 #define ULP_RT_SCRATCH_SIZE 4096
@@ -20,6 +20,7 @@
 #define ULP_RT_SELF_ACTIVE 0x100u
 #define ULP_RT_SELF_DONE_MAX 4096
 #define ULP_RT_MAX_PATCHES 64
+#define ULP_RT_TLS_REFS 256
 /* most address ranges ulp_rt_load_near() reserves */
 #define ULP_RT_RESERVE_MAX 128
 
@@ -77,6 +78,13 @@ struct ulp_rt_info {
 	 * order, and the index of the one in transition (UINT32_MAX: none),
 	 * for ulp_get_prev_state().
 	 */
+	/*
+	 * Thread-local variables patches refer to (struct ulp_symbol_ref): the
+	 * owning object's load bias and the variable's offset in its TLS block,
+	 * written by ulpd; the object's TLS module id, found by the runtime.
+	 * A patch gets the address of an entry and passes it to ulp_tls_addr().
+	 */
+	uint64_t tls_refs[ULP_RT_TLS_REFS][3];
 	uint64_t patches[ULP_RT_MAX_PATCHES];
 	uint32_t nr_patches;
 	uint32_t transition_patch;

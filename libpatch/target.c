@@ -79,6 +79,8 @@ static void ulp_applied_patch_free(struct ulp_applied_patch *ap)
 	}
 	free(ap->objs);
 	free(ap->symref_addrs);
+	free(ap->symref_bias);
+	free(ap->symref_tls);
 	free(ap->path);
 	ulp_patch_info_free(ap->info);
 	free(ap);

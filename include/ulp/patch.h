@@ -73,7 +73,11 @@ struct ulp_state {
 	void *data;
 };
 
-/* A reference to a (possibly static) symbol of the target, filled at load. */
+/*
+ * A reference to a (possibly static) symbol of the target, filled at load:
+ * *addr receives its address; for a thread-local variable, a handle to
+ * pass to ulp_tls_addr(), which gives the calling thread's copy.
+ */
 struct ulp_symbol_ref {
 	const char *object; /* "main" or NULL for the main program, else a SONAME */
 	const char *name;
@@ -126,6 +130,9 @@ const char *ulp_object_describe(const struct ulp_object *obj);
  * state as the newest patch installed before the one in transition declared
  * it, or NULL (also outside a transition).
  */
+/* The calling thread's copy of a thread-local variable of the target (see ulp_symbol_ref). */
+void *ulp_tls_addr(const void *handle);
+
 struct ulp_state *ulp_get_state(struct ulp_patch *patch, unsigned long id);
 struct ulp_state *ulp_get_prev_state(unsigned long id);
 

@@ -5,7 +5,9 @@
 # patch_klp_symbols.so's replacement adds ten steps through references to
 # both.  The counter carries on across apply and revert: the patched code
 # works on the target's own variable, not a copy.  A reference that cannot
-# be resolved refuses the patch before anything changes.
+# be resolved refuses the patch before anything changes.  The same for a
+# file-static thread-local counter, through ulp_tls_addr(): each thread's
+# own copy.
 . "$(dirname "$0")/lib.sh"
 
 PATCH=$PATCHES/patch_klp_symbols.so
@@ -16,11 +18,17 @@ pid=$(target_pid c)
 
 expect_reply c count count=1
 expect_reply c count count=2
+expect_reply c "tls count" tls=1
 ulpctl_ok apply "$PATCH" -p "$pid"
 expect_reply c count count=12
 expect_reply c count count=22
+# Thread-local state: each thread its own copy, the fix works on it.
+expect_reply c "tls count" tls=101
+expect_reply c "thread tls count" "thread tls=100"
+expect_reply c "tls count" tls=201
 ulpctl_ok revert klp_symbols -p "$pid"
 expect_reply c count count=23
+expect_reply c "tls count" tls=202
 assert_no_patches "$pid"
 stop_target c
 

@@ -12,6 +12,7 @@
 
 static int *counter;
 static int (*counter_step)(void);
+static void *tls_counter; /* a handle: ulp_tls_addr() gives each thread's copy */
 
 static int fixed_klp_count(void)
 {
@@ -19,7 +20,18 @@ static int fixed_klp_count(void)
 	return *counter;
 }
 
-static struct ulp_func funcs[] = { { .old_name = "klp_count", .new_func = fixed_klp_count }, {} };
+/* Thread-local state: klp_tls_count() adds 1 to this thread's counter; fixed, 100. */
+static int fixed_klp_tls_count(void)
+{
+	int *mine = ulp_tls_addr(tls_counter);
+
+	*mine += 100;
+	return *mine;
+}
+
+static struct ulp_func funcs[] = { { .old_name = "klp_count", .new_func = fixed_klp_count },
+				   { .old_name = "klp_tls_count", .new_func = fixed_klp_tls_count },
+				   {} };
 static struct ulp_object objs[] = { { .name = NULL, .funcs = funcs }, {} };
 static struct ulp_symbol_ref symbols[] = {
 #ifdef KLP_SYMBOLS_MISSING
@@ -28,6 +40,7 @@ static struct ulp_symbol_ref symbols[] = {
 	{ .object = "main", .name = "klp_counter", .addr = (void **)&counter },
 #endif
 	{ .object = NULL, .name = "klp_counter_step", .addr = (void **)&counter_step },
+	{ .object = "main", .name = "klp_tls_counter", .addr = &tls_counter },
 	{},
 };
 

@@ -47,6 +47,10 @@
  *                             counter; patch_klp_symbols.so adds 10 per call
  *                             through references to the static counter and
  *                             to a static function)
+ *   tls count                 tls=<klp_tls_count()>: this thread's own count
+ *                             in a file-static thread-local variable (the
+ *                             patch adds 100 through a reference to it)
+ *   thread tls count          the same, once, in a new thread
  *   quit                      exits 0, prints nothing
  *
  * Compiled at -O0 (see CMakeLists.txt): klp_main_func and klp_hot_func keep
@@ -89,6 +93,32 @@ __attribute__((noipa, used)) int klp_count(void)
 
 	klp_counter += klp_counter_step() * times;
 	return klp_counter;
+}
+
+static __thread int klp_tls_counter;
+
+__attribute__((noipa, used)) int klp_tls_count(void)
+{
+	volatile int times = 1; /* as in klp_count */
+
+	klp_tls_counter += times;
+	return klp_tls_counter;
+}
+
+static void *tls_count_thread(void *arg)
+{
+	*(int *)arg = klp_tls_count();
+	return NULL;
+}
+
+static void cmd_thread_tls_count(void)
+{
+	pthread_t t;
+	int v = -1;
+
+	if (pthread_create(&t, NULL, tls_count_thread, &v) == 0)
+		pthread_join(t, NULL);
+	printf("thread tls=%d\n", v);
 }
 
 /* Calls fn with no CFI at all, as hand-written assembly or JIT code may. */
@@ -428,6 +458,10 @@ int main(void)
 		line[strcspn(line, "\r\n")] = '\0';
 		if (sscanf(line, "load %31s", key) == 1) {
 			cmd_load(key);
+		} else if (!strcmp(line, "tls count")) {
+			printf("tls=%d\n", klp_tls_count());
+		} else if (!strcmp(line, "thread tls count")) {
+			cmd_thread_tls_count();
 		} else if (!strcmp(line, "count")) {
 			printf("count=%d\n", klp_count());
 		} else if (!strcmp(line, "nocfi start")) {
