@@ -337,12 +337,8 @@ static void ulpd_waiters_forget_target(struct ulp_target *t)
 			i++;
 			continue;
 		}
-		ulpd_send_reply(
-			ulpd_waiters[i].fd,
-			ulpd_reply_error(ulp_errorf(-ESRCH,
-						    "process %d exited during the transition",
-						    t->pid),
-					 NULL));
+		/* t is no longer alive: the outcome is its exit */
+		ulpd_send_reply(ulpd_waiters[i].fd, ulpd_waiter_outcome(&ulpd_waiters[i]));
 		ulpd_waiter_drop(i);
 	}
 }

@@ -205,22 +205,15 @@ static int check_branches_into(const ZydisDecoder *dec, const uint8_t *code, siz
 
 static int append_jump_back(struct ulp_prologue *out)
 {
-	static const uint8_t jmp_abs[6] = { 0xff, 0x25, 0, 0, 0, 0 };
-	uint64_t back = out->patch_addr + out->displaced_len;
-	uint64_t at = out->tramp_addr + out->tramp_len;
+	uint8_t jmp[ULP_JMP_ABS_LEN];
+	size_t len = ulp_encode_jmp(out->tramp_addr + out->tramp_len,
+				    out->patch_addr + out->displaced_len, jmp);
 
-	if (out->tramp_len + ULP_JMP_REL32_LEN <= ULP_TRAMPOLINE_MAX &&
-	    ulp_encode_jmp_rel32(at, back, out->tramp + out->tramp_len) == 0) {
-		out->tramp_len += ULP_JMP_REL32_LEN;
-		return 0;
-	}
-	/* Out of reach: jmp *0(%rip) followed by the absolute address. */
-	if (out->tramp_len + sizeof(jmp_abs) + sizeof(back) > ULP_TRAMPOLINE_MAX)
+	if (out->tramp_len + len > ULP_TRAMPOLINE_MAX)
 		return ulp_errorf(-ENOSPC, "function at 0x%" PRIx64 ": trampoline too long",
 				  out->func_addr);
-	memcpy(out->tramp + out->tramp_len, jmp_abs, sizeof(jmp_abs));
-	memcpy(out->tramp + out->tramp_len + sizeof(jmp_abs), &back, sizeof(back));
-	out->tramp_len += sizeof(jmp_abs) + sizeof(back);
+	memcpy(out->tramp + out->tramp_len, jmp, len);
+	out->tramp_len += len;
 	return 0;
 }
 
@@ -359,6 +352,17 @@ int ulp_encode_jmp_rel32(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_REL32_L
  * jmp *disp32(%rip) into insn[0..6): an instruction at slot offset `at`
  * reading the pointer at slot offset `ptr`.
  */
+size_t ulp_encode_jmp(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_ABS_LEN])
+{
+	static const uint8_t jmp_abs[6] = { 0xff, 0x25, 0, 0, 0, 0 };
+
+	if (ulp_encode_jmp_rel32(from, to, out) == 0)
+		return ULP_JMP_REL32_LEN;
+	memcpy(out, jmp_abs, sizeof(jmp_abs));
+	memcpy(out + sizeof(jmp_abs), &to, sizeof(to));
+	return ULP_JMP_ABS_LEN;
+}
+
 static void put_jmp_ind(uint8_t *insn, size_t at, size_t ptr)
 {
 	int32_t rel = (int32_t)ptr - (int32_t)(at + 6);

@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #define ULP_JMP_REL32_LEN 5
+/* jmp *0(%rip) followed by the absolute address: where no rel32 reaches */
+#define ULP_JMP_ABS_LEN 14
 /* Distance a rel32 jump is trusted to reach: 2 GiB less a margin. */
 #define ULP_REL32_REACH ((1ull << 31) - (1ull << 24))
 #define ULP_ENDBR64_LEN 4
@@ -96,6 +98,9 @@ int ulp_prologue_map_rip(const struct ulp_prologue *p, uint64_t rip, uint64_t *n
 
 /* jmp rel32 at `from` to `to`; -ERANGE if out of reach. */
 int ulp_encode_jmp_rel32(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_REL32_LEN]);
+
+/* A jump at `from` to `to`: jmp rel32 when in reach, else the absolute form; its length. */
+size_t ulp_encode_jmp(uint64_t from, uint64_t to, uint8_t out[ULP_JMP_ABS_LEN]);
 
 /*
  * Fill a whole slot for slot_addr: both dispatches testing for generation

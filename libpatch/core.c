@@ -23,8 +23,8 @@
 #include "memory.h"
 #include "patch.h"
 #include "process.h"
-#include "state.h"
 #include "procfs.h"
+#include "state.h"
 #include "symbols.h"
 #include "transition.h"
 #include "unwind.h"
@@ -81,7 +81,8 @@ static void ulp_session_close(struct ulp_session *s)
 static bool ulp_target_exiting(struct ulp_target *t, int ret)
 {
 	for (int i = 0; i < 20; i++) {
-		if (!ulp_target_alive(t) || ulp_target_dying(t))
+		/* killed: its main thread exits first, a zombie until the others have */
+		if (!ulp_target_alive(t) || ulp_proc_exited(t->pid))
 			return true;
 		if (ret != -ESRCH)
 			return false;
@@ -116,7 +117,6 @@ static int ulp_transition_begin(struct ulp_session *s, struct ulp_applied_patch 
 	pt->ap = ap;
 	pt->patching = patching;
 	pt->to_state = to_state;
-	pt->start_us = ulp_now_us();
 	s->t->transition = pt;
 	/* threads created from now on start switched; the others may switch themselves */
 	ret = ulp_transition_start(&tr);

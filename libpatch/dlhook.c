@@ -21,8 +21,6 @@
 #include "symbols.h"
 
 #define ULP_LDSO_SONAME "ld-linux-x86-64.so.2"
-/* jmp *0(%rip) followed by the address: fits where no rel32 reaches */
-#define ULP_JMP_ABS_LEN 14
 
 /* The bytes after _dl_debug_state's `ret` must be padding we may overwrite. */
 static bool ulp_is_padding(const uint8_t *b, size_t n)
@@ -34,14 +32,6 @@ static bool ulp_is_padding(const uint8_t *b, size_t n)
 		if (!memchr(nop_bytes, b[i], sizeof(nop_bytes)))
 			return false;
 	return true;
-}
-
-static void ulp_jmp_abs(uint64_t to, uint8_t *out)
-{
-	static const uint8_t jmp[6] = { 0xff, 0x25, 0, 0, 0, 0 };
-
-	memcpy(out, jmp, sizeof(jmp));
-	memcpy(out + sizeof(jmp), &to, sizeof(to));
 }
 
 static int ulp_dlhook_channel(struct ulp_target *t, struct ulp_process *p, uint64_t r_debug)
@@ -101,12 +91,7 @@ int ulp_dlhook_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 		return ulp_error_prefix(ret, "cannot find the loader's debugger interface");
 	k.addr = state_fn.addr;
 	k.emulate_to = entry;
-	if (ulp_encode_jmp_rel32(k.addr, entry, k.bytes) == 0) {
-		k.len = ULP_JMP_REL32_LEN;
-	} else {
-		ulp_jmp_abs(entry, k.bytes);
-		k.len = ULP_JMP_ABS_LEN;
-	}
+	k.len = ulp_encode_jmp(k.addr, entry, k.bytes);
 	/* already in place: a runtime a previous ulpd hooked */
 	if (memcmp(code, k.bytes, k.len) != 0 &&
 	    (code[0] != 0xc3 || !ulp_is_padding(code + 1, k.len - 1)))

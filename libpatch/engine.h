@@ -148,8 +148,6 @@ int ulp_target_new(pid_t pid, struct ulp_target **out);
 void ulp_target_free(struct ulp_target *t);
 /* Still the same process (not exited, PID not reused)? */
 bool ulp_target_alive(const struct ulp_target *t);
-/* Exiting: a zombie already, or gone. */
-bool ulp_target_dying(const struct ulp_target *t);
 
 struct ulp_applied_patch *ulp_target_find_patch(struct ulp_target *t, const char *name);
 int ulp_target_add_patch(struct ulp_target *t, struct ulp_applied_patch *ap);

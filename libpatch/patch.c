@@ -683,27 +683,6 @@ int ulp_entries_poke(struct ulp_target *t, struct ulp_process *p, struct ulp_app
  * Once the original bytes are back, no thread enters a slot; wait for those
  * inside to leave (moving them to the original code where they can be).
  */
-/* Threads inside the runtime's self-switch check go back to a slot when done. */
-static int ulp_wait_self_checks(struct ulp_target *t, struct ulp_process *p, int timeout_ms)
-{
-	uint64_t deadline = ulp_now_us() + (uint64_t)timeout_ms * 1000u;
-	uint32_t running;
-	int ret;
-
-	if (!t->checks_running)
-		return 0;
-	for (;;) {
-		ret = ulp_mem_read(p, t->checks_running, &running, sizeof(running));
-		if (ret < 0 || running == 0)
-			return ret;
-		if (ulp_now_us() > deadline)
-			return ulp_errorf(-ETIMEDOUT,
-					  "%u threads of process %d stay in the self-switch check",
-					  running, p->pid);
-		ulp_process_poll(p, 1);
-	}
-}
-
 int ulp_threads_leave_slots(struct ulp_target *t, struct ulp_process *p,
 			    struct ulp_applied_patch *ap)
 {
@@ -731,7 +710,7 @@ int ulp_threads_leave_slots(struct ulp_target *t, struct ulp_process *p,
 	 */
 	ret = ulp_visit_all(p, &v, ULP_SLOT_LEAVE_MS);
 	if (ret == 0)
-		ret = ulp_wait_self_checks(t, p, ULP_SLOT_LEAVE_MS);
+		ret = ulp_self_checks_wait(t, p, ULP_SLOT_LEAVE_MS);
 	if (ret == 0)
 		ret = ulp_visit_all(p, &v, ULP_SLOT_LEAVE_MS);
 	free(all);

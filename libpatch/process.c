@@ -88,14 +88,6 @@ static int ulp_read_tracer_pid(pid_t pid)
 	return tracer;
 }
 
-static bool ulp_process_is_zombie_or_gone(pid_t pid)
-{
-	char buf[512];
-	const char *state = ulp_proc_stat_fields(pid, buf, sizeof(buf));
-
-	return !state || state[0] == 'Z' || state[0] == 'X';
-}
-
 static int ulp_thread_seize(struct ulp_process *p, pid_t tid)
 {
 	struct ulp_thread *t;
@@ -106,7 +98,7 @@ static int ulp_thread_seize(struct ulp_process *p, pid_t tid)
 		if (errno == EPERM) {
 			int tracer = ulp_read_tracer_pid(tid);
 
-			if (tracer == -ENOENT || ulp_process_is_zombie_or_gone(tid))
+			if (tracer == -ENOENT || ulp_proc_exited(tid))
 				return 0; /* exiting thread: nothing to follow */
 
 			/* A thread born from a clone event we saw only as our
@@ -167,7 +159,7 @@ int ulp_process_attach(pid_t pid, struct ulp_process **out)
 	if (pid <= 0)
 		return ulp_errorf(-ESRCH, "no such process: %d", pid);
 	tracer = ulp_read_tracer_pid(pid);
-	if (tracer == -ENOENT || ulp_process_is_zombie_or_gone(pid))
+	if (tracer == -ENOENT || ulp_proc_exited(pid))
 		return ulp_errorf(-ESRCH, "no such process: %d", pid);
 	if (tracer > 0 && tracer != getpid())
 		return ulp_errorf(-EBUSY, "process %d is already traced by process %d", pid,

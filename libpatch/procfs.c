@@ -33,6 +33,14 @@ const char *ulp_proc_stat_fields(pid_t pid, char *buf, size_t len)
 	return s + 2;
 }
 
+bool ulp_proc_exited(pid_t pid)
+{
+	char buf[512];
+	const char *state = ulp_proc_stat_fields(pid, buf, sizeof(buf));
+
+	return !state || state[0] == 'Z' || state[0] == 'X';
+}
+
 int ulp_proc_maps_read(pid_t pid, struct ulp_map_area **out, size_t *nr)
 {
 	char path[64], line[4352];

@@ -16,6 +16,9 @@
  */
 const char *ulp_proc_stat_fields(pid_t pid, char *buf, size_t len);
 
+/* The task has exited: a zombie (or dead) already, or no such task. */
+bool ulp_proc_exited(pid_t pid);
+
 struct ulp_map_area {
 	uint64_t start, end;
 	bool heap; /* [heap]: brk grows upward from its end */

@@ -60,15 +60,6 @@ bool ulp_target_alive(const struct ulp_target *t)
 	return ulp_read_start_time(t->pid) == t->start_time;
 }
 
-bool ulp_target_dying(const struct ulp_target *t)
-{
-	char buf[1024];
-	const char *s = ulp_proc_stat_fields(t->pid, buf, sizeof(buf));
-
-	/* exited (a zombie or dead), or killed: its main thread exits first */
-	return !s || *s == 'Z' || *s == 'X';
-}
-
 static void ulp_applied_patch_free(struct ulp_applied_patch *ap)
 {
 	if (!ap)

@@ -122,33 +122,33 @@ static bool ulp_recorded_switched(const struct ulp_transition *tr, pid_t tid)
  */
 static void ulp_transition_note_self_switched(struct ulp_transition *tr)
 {
-	struct ulp_rt_info *ri = NULL;
+	__typeof__(((struct ulp_rt_info *)0)->self_done[0]) *done;
 	uint64_t base = tr->target->rt_info;
 	uint32_t nr;
-	size_t off = offsetof(struct ulp_rt_info, self_done_nr);
 
 	if (!tr->target->self_check_entry || !base ||
-	    ulp_mem_read(tr->proc, base + off, &nr, sizeof(nr)) < 0 || nr == 0)
+	    ulp_mem_read(tr->proc, base + offsetof(struct ulp_rt_info, self_done_nr), &nr,
+			 sizeof(nr)) < 0 ||
+	    nr == 0)
 		return;
 	if (nr > ULP_RT_SELF_DONE_MAX)
 		nr = ULP_RT_SELF_DONE_MAX;
-	ri = malloc(sizeof(*ri));
-	off = offsetof(struct ulp_rt_info, self_done);
-	if (!ri || ulp_mem_read(tr->proc, base + off, (char *)ri + off,
-				nr * sizeof(ri->self_done[0])) < 0) {
-		free(ri);
+	done = malloc(nr * sizeof(*done));
+	if (!done || ulp_mem_read(tr->proc, base + offsetof(struct ulp_rt_info, self_done), done,
+				  nr * sizeof(*done)) < 0) {
+		free(done);
 		return;
 	}
 	for (uint32_t i = 0; i < nr; i++) {
 		struct ulp_thread *th;
 
-		if (ri->self_done[i].gen != tr->to_state || ri->self_done[i].tid <= 0)
+		if (done[i].gen != tr->to_state || done[i].tid <= 0)
 			continue;
-		th = ulp_process_find_thread(tr->proc, ri->self_done[i].tid);
+		th = ulp_process_find_thread(tr->proc, done[i].tid);
 		if (th && !th->gone)
 			ulp_transition_note(tr, th, true, 0);
 	}
-	free(ri);
+	free(done);
 }
 
 /*
@@ -421,21 +421,22 @@ int ulp_transition_force_all(struct ulp_transition *tr)
 	return ulp_visit_all(tr->proc, &v, 10000);
 }
 
-/* Threads inside the runtime's self-switch check, counted there. */
-static int ulp_self_checks_drain(struct ulp_target *t, struct ulp_process *p)
+int ulp_self_checks_wait(struct ulp_target *t, struct ulp_process *p, int timeout_ms)
 {
-	uint64_t deadline = ulp_now_us() + 100000u;
+	uint64_t deadline = ulp_now_us() + (uint64_t)timeout_ms * 1000u;
 	uint32_t running;
+	int ret;
 
+	if (!t->checks_running)
+		return 0;
 	for (;;) {
-		int ret = ulp_mem_read(p, t->checks_running, &running, sizeof(running));
-
-		if (ret < 0)
+		ret = ulp_mem_read(p, t->checks_running, &running, sizeof(running));
+		if (ret < 0 || running == 0)
 			return ret;
-		if (running == 0)
-			return 0;
 		if (ulp_now_us() > deadline)
-			return -ETIMEDOUT;
+			return ulp_errorf(-ETIMEDOUT,
+					  "%u threads of process %d stay in the self-switch check",
+					  running, p->pid);
 		ulp_process_poll(p, 1);
 	}
 }
@@ -488,8 +489,10 @@ int ulp_self_switch_publish(struct ulp_target *t, struct ulp_process *p)
 	 * every check under way to end before anything it read changes.  If
 	 * they do not end, threads stop switching themselves for now.
 	 */
-	if (ret == 0 && ulp_self_checks_drain(t, p) < 0)
+	if (ret == 0 && ulp_self_checks_wait(t, p, 100) < 0) {
+		ulp_error_clear();
 		return 0;
+	}
 	/* the same transition (an object came or went): who switched still counts */
 	if (ret == 0 && was != state)
 		ret = ulp_self_done_clear(t, p);

@@ -67,4 +67,10 @@ int ulp_transition_force_all(struct ulp_transition *tr);
  */
 int ulp_self_switch_publish(struct ulp_target *t, struct ulp_process *p);
 
+/*
+ * Wait until no thread is inside the runtime's self-switch check (each
+ * goes back to a slot when done); -ETIMEDOUT after timeout_ms.
+ */
+int ulp_self_checks_wait(struct ulp_target *t, struct ulp_process *p, int timeout_ms);
+
 #endif

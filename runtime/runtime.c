@@ -236,12 +236,6 @@ static void *ulp_worker(void *arg)
 	return NULL;
 }
 
-struct ulp_tls_index {
-	unsigned long module, offset;
-};
-
-extern void *__tls_get_addr(struct ulp_tls_index *ti);
-
 static int ulp_find_tls_init(struct dl_phdr_info *info, size_t size, void *data)
 {
 	const char *self = data;

@@ -23,6 +23,12 @@ extern __thread struct ulp_thread_tls ulp_thread_tls __attribute__((tls_model("i
 
 void ulp_rt_self_switch_init(void);
 
+/* glibc's TLS lookup: a thread's copy of offset in the TLS block of module. */
+struct ulp_tls_index {
+	unsigned long module, offset;
+};
+extern void *__tls_get_addr(struct ulp_tls_index *ti);
+
 /* Append one line (ending in '\n') to the event log ring ulpd reads. */
 void ulp_rt_log_line(const char *line);
 

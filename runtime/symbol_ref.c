@@ -13,12 +13,6 @@
 
 #include "runtime.h"
 
-struct ulp_tls_ref_index {
-	unsigned long module, offset;
-};
-
-extern void *__tls_get_addr(struct ulp_tls_ref_index *ti);
-
 static int ulp_find_tls_module(struct dl_phdr_info *info, size_t size, void *data)
 {
 	uint64_t *entry = data;
@@ -34,7 +28,7 @@ ULP_RT_EXPORT void *ulp_tls_addr(const void *handle)
 {
 	uint64_t *entry = (uint64_t *)(uintptr_t)handle;
 	uint64_t module;
-	struct ulp_tls_ref_index ti;
+	struct ulp_tls_index ti;
 
 	if (!handle)
 		return NULL;
