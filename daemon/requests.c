@@ -639,9 +639,13 @@ static struct json_object *ulpd_target_json(struct ulp_target *t)
 		json_object_object_add(jp, "stack_order", json_object_new_int((int)i + 1));
 		for (size_t o = 0; o < ap->nr_objs; o++) {
 			struct ulp_applied_object *os = &ap->objs[o];
-			struct json_object *jo = json_object_new_object(),
-					   *funcs = json_object_new_array();
+			struct json_object *jo, *funcs;
 
+			/* an atomic replace's no-ops: ulp's, not the patch's */
+			if (os->nop)
+				continue;
+			jo = json_object_new_object();
+			funcs = json_object_new_array();
 			json_object_object_add(jo, "name", json_object_new_string(os->name));
 			json_object_object_add(jo, "patched", json_object_new_boolean(os->patched));
 			for (size_t f = 0; f < os->nr_funcs; f++) {

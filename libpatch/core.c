@@ -24,6 +24,7 @@
 #include "patch.h"
 #include "process.h"
 #include "procfs.h"
+#include "replace.h"
 #include "state.h"
 #include "symbols.h"
 #include "transition.h"
@@ -152,10 +153,14 @@ static int ulp_transition_complete(struct ulp_session *s)
 	int ret;
 
 	ulp_target_log(t, "ulp: '%s': completing %s transition", name, ulp_direction(patching));
-	ret = ulp_entries_poke(t, s->p, ap, patching ? ULP_ENTRY_STEADY : ULP_ENTRY_ORIGINAL);
+	/* unpatching: where ap's version ran, the version under it (or the original) */
+	ret = ulp_entries_poke(t, s->p, ap, patching ? ULP_ENTRY_STEADY : ULP_ENTRY_BELOW);
+	/* under a newer version: that one's slot skips ap's from now on */
+	if (ret == 0 && !patching)
+		ret = ulp_stack_bridge(s->p, ap);
 	if (ret < 0)
 		return ret; /* still pending: the next attempt completes it */
-	ap->entries = patching ? ULP_ENTRY_STEADY : ULP_ENTRY_ORIGINAL;
+	ap->entries = patching ? ULP_ENTRY_STEADY : ULP_ENTRY_BELOW;
 	ap->in_transition = false;
 	t->last_transition_us = ulp_now_us() - pt->start_us;
 	ulp_target_end_transition(t);
@@ -165,6 +170,15 @@ static int ulp_transition_complete(struct ulp_session *s)
 			if (ap->objs[o].loaded)
 				ulp_callback_post_patch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
 		ulp_target_log(t, "ulp: '%s': patching complete", name);
+		/*
+		 * The replaced patches stayed in the registry so far: post_patch
+		 * may take their states over (ulp_get_prev_state), as in the
+		 * kernel, which frees them after the transition.
+		 */
+		if (ap->info->replace) {
+			ulp_replace_complete(t, s->p, ap);
+			ulp_dlhook_watch(t, s->p);
+		}
 		ulp_registry_publish(t, s->p, NULL);
 		return ULP_DONE;
 	}
@@ -641,12 +655,10 @@ int ulp_target_threads(struct ulp_target *t, struct ulp_thread_info **out, size_
 	return 0;
 }
 
-static struct ulp_applied_object *ulp_find_object(struct ulp_applied_patch *ap, const char *name)
+/* Is os the shared object name?  (A patch may hold it twice: its own and its no-ops.) */
+static bool ulp_object_is(const struct ulp_applied_object *os, const char *name)
 {
-	for (size_t o = 0; o < ap->nr_objs; o++)
-		if (ap->objs[o].info->name && strcmp(ap->objs[o].info->name, name) == 0)
-			return &ap->objs[o];
-	return NULL;
+	return os->info->name && strcmp(os->info->name, name) == 0;
 }
 
 /* Patch one object that is being loaded: no thread can run its code yet. */
@@ -673,8 +685,8 @@ static int ulp_object_patch(struct ulp_session *s, struct ulp_symbols *syms,
 	if (ret < 0) {
 		ulp_target_log(s->t, "ulp: failed to apply patch '%s' to object '%s': %s",
 			       ap->info->name, os->name, ulp_last_error());
-		/* some entries may lead to slots about to go: their own bytes back */
-		ulp_object_entries_write(s->p, os, ULP_ENTRY_ORIGINAL);
+		/* some entries may lead to slots about to go: back to the version below */
+		ulp_object_entries_write(s->p, os, ULP_ENTRY_BELOW);
 		ulp_callback_post_unpatch(&s->cb, ap, os, ULP_OBJECT_COMING);
 		goto forget;
 	}
@@ -696,12 +708,13 @@ forget:
  * own bytes back first, since the loader may not manage to unload it.
  */
 static void ulp_object_unpatch_gone(struct ulp_session *s, struct ulp_applied_patch *ap,
-				    struct ulp_applied_object *os, bool mapped)
+				    struct ulp_applied_object *os, bool mapped, bool log)
 {
 	if (!ap->in_transition)
 		ulp_callback_pre_unpatch(&s->cb, ap, os, ULP_OBJECT_GOING);
-	ulp_target_log(s->t, "ulp: reverting patch '%s' on unloading object '%s'", ap->info->name,
-		       os->name);
+	if (log)
+		ulp_target_log(s->t, "ulp: reverting patch '%s' on unloading object '%s'",
+			       ap->info->name, os->name);
 	if (mapped && os->patched)
 		ulp_object_entries_write(s->p, os, ULP_ENTRY_ORIGINAL);
 	ulp_object_release_slots(s->t, s->p, os);
@@ -709,6 +722,23 @@ static void ulp_object_unpatch_gone(struct ulp_session *s, struct ulp_applied_pa
 	os->patched = false;
 	os->loaded = false;
 	ulp_callback_post_unpatch(&s->cb, ap, os, ULP_OBJECT_GOING);
+}
+
+/* Objects of patches before patches[k]'s object o let go of name again (a refused load). */
+static void ulp_objects_release_before(struct ulp_session *s, const char *name, size_t k, size_t o)
+{
+	for (size_t j = 0; j <= k; j++) {
+		struct ulp_applied_patch *ap = s->t->patches[j];
+
+		bool logged = false;
+
+		for (size_t q = 0; q < (j < k ? ap->nr_objs : o); q++) {
+			if (!ulp_object_is(&ap->objs[q], name) || !ap->objs[q].loaded)
+				continue;
+			ulp_object_unpatch_gone(s, ap, &ap->objs[q], true, !logged);
+			logged = true;
+		}
+	}
 }
 
 int ulp_objects_coming(struct ulp_target *t, const struct ulp_hook_event *ev, char *reject,
@@ -724,32 +754,34 @@ int ulp_objects_coming(struct ulp_target *t, const struct ulp_hook_event *ev, ch
 	for (uint32_t i = 0; i < ev->nr && !refused; i++) {
 		for (size_t k = 0; k < t->nr_patches && !refused; k++) {
 			struct ulp_applied_patch *ap = t->patches[k];
-			struct ulp_applied_object *os = ulp_find_object(ap, ev->objs[i].name);
+			bool logged = false;
 
-			if (!os || os->loaded)
-				continue;
-			ulp_target_log(t, "ulp: applying patch '%s' to loading object '%s'",
-				       ap->info->name, os->name);
-			ret = syms ? 0 : ulp_symbols_open(t->pid, &syms);
-			if (ret == 0)
-				ret = ulp_object_patch(&s, syms, ap, os);
-			if (ret == 0)
-				continue;
-			ulp_target_log(
-				t,
-				"ulp: patch '%s' failed for object '%s', refusing to load object '%s'",
-				ap->info->name, os->name, os->name);
-			snprintf(reject, len, "ulp: patch '%s' refused to load object '%s': %s",
-				 ap->info->name, os->name, strerror(-ret));
-			/* the patches applied before it let go of the object again */
-			for (size_t j = 0; j < k; j++) {
-				struct ulp_applied_object *prev =
-					ulp_find_object(t->patches[j], ev->objs[i].name);
+			for (size_t o = 0; o < ap->nr_objs && !refused; o++) {
+				struct ulp_applied_object *os = &ap->objs[o];
 
-				if (prev && prev->loaded)
-					ulp_object_unpatch_gone(&s, t->patches[j], prev, true);
+				if (!ulp_object_is(os, ev->objs[i].name) || os->loaded)
+					continue;
+				if (!logged)
+					ulp_target_log(
+						t,
+						"ulp: applying patch '%s' to loading object '%s'",
+						ap->info->name, os->name);
+				logged = true;
+				ret = syms ? 0 : ulp_symbols_open(t->pid, &syms);
+				if (ret == 0)
+					ret = ulp_object_patch(&s, syms, ap, os);
+				if (ret == 0)
+					continue;
+				ulp_target_log(
+					t,
+					"ulp: patch '%s' failed for object '%s', refusing to load object '%s'",
+					ap->info->name, os->name, os->name);
+				snprintf(reject, len,
+					 "ulp: patch '%s' refused to load object '%s': %s",
+					 ap->info->name, os->name, strerror(-ret));
+				ulp_objects_release_before(&s, ev->objs[i].name, k, o);
+				refused = 1;
 			}
-			refused = 1;
 		}
 	}
 	if (t->transition)
@@ -769,10 +801,15 @@ void ulp_objects_going(struct ulp_target *t, const struct ulp_hook_event *ev)
 	for (uint32_t i = 0; i < ev->nr; i++) {
 		for (size_t k = 0; k < t->nr_patches; k++) {
 			struct ulp_applied_patch *ap = t->patches[k];
-			struct ulp_applied_object *os = ulp_find_object(ap, ev->objs[i].name);
+			bool logged = false;
 
-			if (os && os->loaded)
-				ulp_object_unpatch_gone(&s, ap, os, false);
+			for (size_t o = 0; o < ap->nr_objs; o++) {
+				if (!ulp_object_is(&ap->objs[o], ev->objs[i].name) ||
+				    !ap->objs[o].loaded)
+					continue;
+				ulp_object_unpatch_gone(&s, ap, &ap->objs[o], false, !logged);
+				logged = true;
+			}
 		}
 	}
 	if (t->transition)

@@ -24,7 +24,18 @@ struct ulp_applied_func {
 	uint64_t new_addr, new_size; /* its replacement, in the target */
 	uint64_t slot; /* slot address, 0 if none */
 	bool direct; /* new_addr within reach: the steady entry jumps straight to it */
+	/*
+	 * An atomic replace's no-op: leads back to the original (its new_addr
+	 * is its own trampoline); discarded once the replace completes.
+	 */
+	bool nop;
 	struct ulp_prologue prologue;
+	/*
+	 * The function's stack (the kernel's klp_ops func_stack): the version
+	 * of the patch applied before this one (NULL: the original) and of the
+	 * one applied after it (NULL: this one runs).
+	 */
+	struct ulp_applied_func *below, *above;
 };
 
 struct ulp_applied_object {
@@ -34,6 +45,8 @@ struct ulp_applied_object {
 	bool patched; /* its entries are redirected */
 	/* its pre_patch ran and succeeded: post_unpatch is owed (the kernel's rule) */
 	bool post_unpatch_enabled;
+	/* holds only no-op functions of an atomic replace; info is ulp's own */
+	bool nop;
 	struct ulp_applied_func *funcs;
 	size_t nr_funcs;
 };
@@ -49,8 +62,11 @@ struct ulp_applied_patch {
 	bool forced;
 	unsigned char gen; /* generation of its dispatch in use (codegen.h) */
 	unsigned char entries; /* where its entries lead now: enum ulp_entry_to (patch.h) */
+	/* objects: info's, then those holding an atomic replace's no-ops (nop_infos) */
 	struct ulp_applied_object *objs;
 	size_t nr_objs;
+	struct ulp_patch_object_info *nop_infos;
+	size_t nr_nop_infos;
 	/*
 	 * where each of info->symrefs resolved in the target; for a
 	 * thread-local one (symref_tls), its offset in the TLS block of the

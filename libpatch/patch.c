@@ -25,6 +25,7 @@
 #include "slot.h"
 #include "symbols.h"
 #include "patch.h"
+#include "replace.h"
 #include "transition.h"
 #include "unwind.h"
 
@@ -45,26 +46,64 @@ const char *ulp_obj_name(const struct ulp_patch_object_info *o)
 	return o->name ? o->name : "main";
 }
 
-/* A function of this object already replaced by an applied patch? */
-static const char *ulp_patched_by(struct ulp_target *t, uint64_t old_addr)
+/* The version of the function at old_addr that runs now, if a patch replaced it. */
+static struct ulp_applied_func *ulp_func_top(struct ulp_target *t, uint64_t old_addr)
 {
 	for (size_t i = 0; i < t->nr_patches; i++) {
 		struct ulp_applied_patch *ap = t->patches[i];
 
-		for (size_t o = 0; o < ap->nr_objs; o++)
-			for (size_t f = 0; f < ap->objs[o].nr_funcs; f++)
-				if (ap->objs[o].funcs[f].old_addr == old_addr)
-					return ap->info->name;
+		ULP_FOR_EACH_FUNC(ap, fs)
+		{
+			if (fs->old_addr == old_addr && !fs->above)
+				return fs;
+		}
 	}
 	return NULL;
+}
+
+void ulp_func_unlink(struct ulp_applied_func *fs)
+{
+	if (fs->above)
+		fs->above->below = fs->below;
+	if (fs->below)
+		fs->below->above = fs->above;
+	fs->above = fs->below = NULL;
+}
+
+/*
+ * The function's code as its object has it: where a patch's entry jump
+ * sits, the original bytes the bottom of the stack displaced.
+ */
+static int ulp_func_code_read(struct ulp_process *p, const struct ulp_applied_func *below,
+			      uint64_t addr, size_t len, uint8_t **out)
+{
+	uint8_t *code = malloc(len);
+	int ret;
+
+	if (!code)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	ret = ulp_mem_read(p, addr, code, len);
+	if (ret == 0 && below) {
+		const struct ulp_prologue *pr = &below->prologue;
+		uint64_t off = pr->patch_addr - addr;
+
+		if (off + pr->displaced_len <= len)
+			memcpy(code + off, pr->orig, pr->displaced_len);
+	}
+	if (ret < 0) {
+		free(code);
+		return ret;
+	}
+	*out = code;
+	return 0;
 }
 
 static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
 			    const struct ulp_patch_object_info *oi,
 			    const struct ulp_patch_func_info *fi, struct ulp_applied_func *fs)
 {
+	struct ulp_applied_func *below;
 	struct ulp_symbol sym;
-	const char *other;
 	uint8_t *code;
 	size_t len;
 	int ret;
@@ -75,30 +114,27 @@ static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct 
 	if (sym.type != 2 /* STT_FUNC */ && sym.type != 10 /* STT_GNU_IFUNC */)
 		return ulp_errorf(-EINVAL, "symbol '%s' in object '%s' is not a function",
 				  fi->old_name, ulp_obj_name(oi));
-	other = ulp_patched_by(t, sym.addr);
-	if (other)
-		return ulp_errorf(
-			-EBUSY,
-			"function '%s' in object '%s' is already patched by '%s'; several patches on one function are not supported yet",
-			fi->old_name, ulp_obj_name(oi), other);
+	below = ulp_func_top(t, sym.addr);
 	fs->info = fi;
 	fs->old_addr = sym.addr;
 	fs->old_size = sym.size;
 	len = sym.size ? sym.size : 16;
 	if (len > ULP_CODE_READ_MAX)
 		len = ULP_CODE_READ_MAX;
-	code = malloc(len);
-	if (!code)
-		return ulp_errorf(-ENOMEM, "out of memory");
-	ret = ulp_mem_read(p, sym.addr, code, len);
+	ret = ulp_func_code_read(p, below, sym.addr, len, &code);
+	if (ret < 0)
+		return ret;
 	/* A dry run with the trampoline next to the function finds every
 	 * refusal before anything in the target changes. */
-	if (ret == 0)
-		ret = ulp_prologue_build(code, len, sym.addr, sym.addr, &fs->prologue);
+	ret = ulp_prologue_build(code, len, sym.addr, sym.addr, &fs->prologue);
 	free(code);
 	if (ret < 0)
 		return ulp_error_prefix(ret, "cannot patch function '%s' in object '%s'",
 					fi->old_name, ulp_obj_name(oi));
+	/* on top of the function's stack; ulp_func_unlink() takes it off again */
+	fs->below = below;
+	if (below)
+		below->above = fs;
 	return 0;
 }
 
@@ -126,8 +162,10 @@ int ulp_object_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	if (!os->funcs)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	os->nr_funcs = oi->nr_funcs;
-	for (size_t f = 0; f < oi->nr_funcs && ret == 0; f++)
+	for (size_t f = 0; f < oi->nr_funcs && ret == 0; f++) {
+		os->funcs[f].nop = os->nop;
 		ret = ulp_prepare_func(t, p, syms, oi, &oi->funcs[f], &os->funcs[f]);
+	}
 	if (ret < 0) {
 		ulp_object_forget_funcs(os);
 		return ret;
@@ -138,6 +176,8 @@ int ulp_object_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 
 void ulp_object_forget_funcs(struct ulp_applied_object *os)
 {
+	for (size_t f = 0; f < os->nr_funcs; f++)
+		ulp_func_unlink(&os->funcs[f]);
 	free(os->funcs);
 	os->funcs = NULL;
 	os->nr_funcs = 0;
@@ -243,17 +283,24 @@ int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 	if (!ap)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	ap->info = info;
-	ap->objs = calloc(info->nr_objs ? info->nr_objs : 1, sizeof(*ap->objs));
+	/* a cumulative patch brings every function the others patched back */
+	if (info->replace)
+		ret = ulp_replace_nops(t, info, &ap->nop_infos, &ap->nr_nop_infos);
+	if (ret == 0)
+		ap->objs = calloc(info->nr_objs + ap->nr_nop_infos + 1, sizeof(*ap->objs));
 	if (!ap->objs) {
+		ulp_nop_infos_free(ap->nop_infos, ap->nr_nop_infos);
 		free(ap);
-		return ulp_errorf(-ENOMEM, "out of memory");
+		return ret < 0 ? ret : ulp_errorf(-ENOMEM, "out of memory");
 	}
-	ap->nr_objs = info->nr_objs;
-	for (size_t o = 0; o < info->nr_objs && ret == 0; o++) {
-		const struct ulp_patch_object_info *oi = &info->objs[o];
+	ap->nr_objs = info->nr_objs + ap->nr_nop_infos;
+	for (size_t o = 0; o < ap->nr_objs && ret == 0; o++) {
 		struct ulp_applied_object *os = &ap->objs[o];
+		const struct ulp_patch_object_info *oi =
+			o < info->nr_objs ? &info->objs[o] : &ap->nop_infos[o - info->nr_objs];
 
 		os->info = oi;
+		os->nop = o >= info->nr_objs;
 		os->name = strdup(ulp_obj_name(oi));
 		if (!os->name) {
 			ret = ulp_errorf(-ENOMEM, "out of memory");
@@ -415,34 +462,43 @@ int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_appl
 		if (fs->slot)
 			continue;
 
-		fs->new_addr = ap->bias + fs->info->new_func;
-		fs->new_size = fs->info->new_size ? fs->info->new_size : 1;
 		ret = ulp_slot_alloc(t, p, fs->old_addr, &fs->slot);
 		if (ret < 0)
 			return ret;
 		if (len > ULP_CODE_READ_MAX)
 			len = ULP_CODE_READ_MAX;
-		code = malloc(len);
-		if (!code)
-			return ulp_errorf(-ENOMEM, "out of memory");
-		ret = ulp_mem_read(p, fs->old_addr, code, len);
-		if (ret == 0)
-			ret = ulp_prologue_build(code, len, fs->old_addr,
-						 fs->slot + ULP_SLOT_TRAMP_OFF, &fs->prologue);
+		ret = ulp_func_code_read(p, fs->below, fs->old_addr, len, &code);
+		if (ret < 0)
+			return ret;
+		ret = ulp_prologue_build(code, len, fs->old_addr, fs->slot + ULP_SLOT_TRAMP_OFF,
+					 &fs->prologue);
 		free(code);
+		if (fs->nop) {
+			/* the original, through its trampoline */
+			fs->new_addr = fs->prologue.tramp_addr;
+			fs->new_size = fs->prologue.tramp_len;
+		} else {
+			fs->new_addr = ap->bias + fs->info->new_func;
+			fs->new_size = fs->info->new_size ? fs->info->new_size : 1;
+		}
 		if (ret == 0) {
 			uint8_t jmp[ULP_JMP_REL32_LEN];
 
 			fs->direct = ulp_encode_jmp_rel32(fs->prologue.patch_addr, fs->new_addr,
 							  jmp) == 0;
+			/* threads not switched yet run the version below */
 			ret = ulp_slot_build(slot, fs->slot, t->tls_offset, ap->gen, fs->new_addr,
-					     fs->prologue.tramp_addr, t->self_check_entry,
-					     &fs->prologue);
+					     fs->below ? fs->below->new_addr
+						       : fs->prologue.tramp_addr,
+					     t->self_check_entry, &fs->prologue);
 		}
 		if (ret == 0)
 			ret = ulp_mem_write(p, fs->slot, slot, sizeof(slot));
-		/* ulp_func.old_func: the original stays callable through the trampoline */
-		if (ret == 0)
+		/*
+		 * ulp_func.old_func: the original stays callable through the
+		 * trampoline (whatever other patches do to the function)
+		 */
+		if (ret == 0 && !fs->nop)
 			ret = ulp_mem_write_u64(
 				p, ap->bias + fs->info->desc + offsetof(struct ulp_func, old_func),
 				fs->prologue.tramp_addr);
@@ -477,9 +533,16 @@ static int ulp_entry_poke_of(const struct ulp_applied_func *fs, enum ulp_entry_t
 		dest = fs->slot + ULP_SLOT_UNPATCH_OFF;
 		break;
 	case ULP_ENTRY_STEADY:
+		/* a no-op is steady only once nothing is left below it */
+		if (fs->nop)
+			return ulp_entry_poke_of(fs, ULP_ENTRY_ORIGINAL, k);
 		/* Within reach, a patched call costs one direct jump. */
 		dest = fs->direct ? fs->new_addr : fs->slot + ULP_SLOT_STEADY_OFF;
 		break;
+	case ULP_ENTRY_BELOW:
+		if (fs->below)
+			return ulp_entry_poke_of(fs->below, ULP_ENTRY_STEADY, k);
+		return ulp_entry_poke_of(fs, ULP_ENTRY_ORIGINAL, k);
 	case ULP_ENTRY_ORIGINAL:
 		/* the trampoline runs the original first instructions */
 		memcpy(k->bytes, fs->prologue.orig, k->len);
@@ -504,7 +567,12 @@ static int ulp_entry_pokes(struct ulp_applied_patch *ap, enum ulp_entry_to to,
 	n = 0;
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
-		int ret = ulp_entry_poke_of(fs, to, &pk[n++]);
+		int ret;
+
+		/* under a newer version: the entry leads there, whatever this one does */
+		if (fs->above)
+			continue;
+		ret = ulp_entry_poke_of(fs, to, &pk[n++]);
 
 		if (ret < 0) {
 			free(pk);
@@ -521,7 +589,11 @@ int ulp_object_entries_write(struct ulp_process *p, struct ulp_applied_object *o
 {
 	for (size_t f = 0; f < os->nr_funcs; f++) {
 		struct ulp_poke k = { 0 };
-		int ret = ulp_entry_poke_of(&os->funcs[f], to, &k);
+		int ret;
+
+		if (os->funcs[f].above)
+			continue;
+		ret = ulp_entry_poke_of(&os->funcs[f], to, &k);
 
 		if (ret == 0)
 			ret = ulp_mem_write(p, k.addr, k.bytes, k.len);
@@ -572,6 +644,14 @@ static int ulp_slot_rip_to_original(const struct ulp_applied_func *fs, uint64_t 
 		*out = pr->patch_addr;
 		return 0;
 	}
+	/*
+	 * Where the entry leads to another version, the original's bytes
+	 * under it are no twin: a thread on its way into the original
+	 * (old_func) must get there, so it is waited for (the trampoline is
+	 * straight-line code).
+	 */
+	if (fs->above || fs->below)
+		return -EAGAIN;
 	for (size_t i = 0; i < pr->nr_insns; i++) {
 		if (rip == pr->tramp_addr + pr->reloc_off[i]) {
 			*out = pr->patch_addr + pr->insn_off[i];
@@ -717,6 +797,23 @@ int ulp_threads_leave_slots(struct ulp_target *t, struct ulp_process *p,
 	return ret;
 }
 
+int ulp_stack_bridge(struct ulp_process *p, struct ulp_applied_patch *ap)
+{
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		uint64_t prev;
+		int ret;
+
+		if (!fs->above)
+			continue;
+		prev = fs->below ? fs->below->new_addr : fs->above->prologue.tramp_addr;
+		ret = ulp_mem_write_u64(p, fs->above->slot + ULP_SLOT_PREV_PTR_OFF, prev);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 /* Write the unpatching dispatch of every slot for generation gen; no thread runs it yet. */
 int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
 			       struct ulp_applied_patch *ap, unsigned char gen)
@@ -746,13 +843,37 @@ int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct ulp_addr
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
 		if (patching) {
-			/* the old version, wherever a thread can be running it */
+			/*
+			 * the old versions, wherever a thread can be running
+			 * them: the original, the trampolines leading into it,
+			 * the versions of the patches below
+			 */
+			size_t need = n + 2;
+
+			for (const struct ulp_applied_func *b = fs->below; b; b = b->below)
+				need += 2;
+			if (need > cap) {
+				struct ulp_addr_range *g =
+					realloc(r, (cap = 2 * need) * sizeof(*r));
+
+				if (!g) {
+					free(r);
+					return ulp_errorf(-ENOMEM, "out of memory");
+				}
+				r = g;
+			}
 			r[n++] = (struct ulp_addr_range){
 				fs->old_addr, fs->old_addr + (fs->old_size ? fs->old_size : 1)
 			};
-			r[n++] = (struct ulp_addr_range){ fs->prologue.tramp_addr,
-							  fs->prologue.tramp_addr +
-								  fs->prologue.tramp_len };
+			for (const struct ulp_applied_func *b = fs; b; b = b->below) {
+				r[n++] = (struct ulp_addr_range){ b->prologue.tramp_addr,
+								  b->prologue.tramp_addr +
+									  b->prologue.tramp_len };
+				if (b != fs)
+					r[n++] = (struct ulp_addr_range){
+						b->new_addr, b->new_addr + b->new_size
+					};
+			}
 		} else {
 			r[n++] = (struct ulp_addr_range){ fs->new_addr,
 							  fs->new_addr + fs->new_size };

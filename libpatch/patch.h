@@ -27,6 +27,7 @@ enum ulp_entry_to {
 	ULP_ENTRY_UNPATCHING, /* the slot's unpatching dispatch */
 	ULP_ENTRY_STEADY, /* the new function (directly if in reach) */
 	ULP_ENTRY_ORIGINAL, /* the function's own bytes */
+	ULP_ENTRY_BELOW, /* the version below in the function's stack, or the original */
 };
 
 /* "main" for the main program, else the object's name. */
@@ -42,7 +43,10 @@ int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 /* The same for one object that has just been mapped (dlopen). */
 int ulp_object_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
 		       struct ulp_applied_patch *ap, struct ulp_applied_object *os);
+/* Forget the object's functions, taking them off their functions' stacks. */
 void ulp_object_forget_funcs(struct ulp_applied_object *os);
+/* Take one version off its function's stack (ulp's view only). */
+void ulp_func_unlink(struct ulp_applied_func *fs);
 
 size_t ulp_patch_nr_funcs(const struct ulp_applied_patch *ap);
 
@@ -62,6 +66,14 @@ int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_appl
 void ulp_release_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap);
 void ulp_object_release_slots(struct ulp_target *t, struct ulp_process *p,
 			      struct ulp_applied_object *os);
+/*
+ * ap is leaving the functions' stacks: where a newer version lies over one
+ * of its functions, that version's slot now sends threads not switched to
+ * it to the version under ap's (ulp's own view changes when ap is freed).
+ * Only while that newer version is steady, so no thread reads the slot's
+ * pointer as it changes.
+ */
+int ulp_stack_bridge(struct ulp_process *p, struct ulp_applied_patch *ap);
 /* Write the unpatching dispatch of every slot for generation gen. */
 int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
 			       struct ulp_applied_patch *ap, unsigned char gen);

@@ -11,7 +11,9 @@
 
 #include "engine.h"
 #include "error.h"
+#include "patch.h"
 #include "procfs.h"
+#include "replace.h"
 
 static unsigned long long ulp_read_start_time(pid_t pid)
 {
@@ -66,9 +68,10 @@ static void ulp_applied_patch_free(struct ulp_applied_patch *ap)
 		return;
 	for (size_t i = 0; i < ap->nr_objs; i++) {
 		free(ap->objs[i].name);
-		free(ap->objs[i].funcs);
+		ulp_object_forget_funcs(&ap->objs[i]);
 	}
 	free(ap->objs);
+	ulp_nop_infos_free(ap->nop_infos, ap->nr_nop_infos);
 	free(ap->symref_addrs);
 	free(ap->symref_bias);
 	free(ap->symref_tls);

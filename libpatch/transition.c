@@ -70,16 +70,20 @@ static void ulp_blocker_name(const struct ulp_applied_patch *ap, uint64_t pc,
 		const struct ulp_applied_object *os = &ap->objs[o];
 
 		for (size_t f = 0; f < os->nr_funcs; f++) {
-			const struct ulp_applied_func *fs = &os->funcs[f];
-			const struct ulp_prologue *pr = &fs->prologue;
+			const struct ulp_applied_func *top = &os->funcs[f];
 
-			if ((pc >= fs->old_addr &&
-			     pc < fs->old_addr + (fs->old_size ? fs->old_size : 1)) ||
-			    (pc >= pr->tramp_addr && pc < pr->tramp_addr + pr->tramp_len) ||
-			    (pc >= fs->new_addr && pc < fs->new_addr + fs->new_size)) {
-				ti->func = fs->info->old_name;
-				ti->object = os->name;
-				return;
+			/* this patch's version, the original, or one of the versions below */
+			for (const struct ulp_applied_func *fs = top; fs; fs = fs->below) {
+				const struct ulp_prologue *pr = &fs->prologue;
+
+				if ((pc >= fs->old_addr &&
+				     pc < fs->old_addr + (fs->old_size ? fs->old_size : 1)) ||
+				    (pc >= pr->tramp_addr && pc < pr->tramp_addr + pr->tramp_len) ||
+				    (pc >= fs->new_addr && pc < fs->new_addr + fs->new_size)) {
+					ti->func = top->info->old_name;
+					ti->object = os->name;
+					return;
+				}
 			}
 		}
 	}

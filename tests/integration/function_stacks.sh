@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# function_stacks: several patches on one function while 8 threads spend
+# ~90% of their time inside it (klp_target "spin 8"), as the kernel's
+# func_stack: the newest version runs; reverting any patch, top or not,
+# leaves the function to the next version down, without a thread ever
+# running a stale version or crashing; ulp_func.old_func is the original
+# whatever lies under a patch; an atomic replace (.replace = true) takes
+# every earlier patch's functions back to the original (no-op entries),
+# leaves only itself in status and unloads the replaced patches.
+#
+# Patches (tests/patches/patch_klp_hot.c): klp_hot (x + 1000), klp_hot2
+# (x + 2000), klp_hot_old (old_func(x) + 5000), klp_hot_replace
+# (replace, klp_main_func -> "main:replaced", nothing for klp_hot_func).
+. "$(dirname "$0")/lib.sh"
+
+HOT=$PATCHES/patch_klp_hot.so
+HOT2=$PATCHES/patch_klp_hot2.so
+HOT_OLD=$PATCHES/patch_klp_hot_old.so
+HOT_REPLACE=$PATCHES/patch_klp_hot_replace.so
+for f in "$HOT" "$HOT2" "$HOT_OLD" "$HOT_REPLACE" "$TARGETS/klp_target"; do
+	need_file "$f"
+done
+WAIT=30
+start_ulpd
+start_target k klp_target
+pid=$(target_pid k)
+snapshot_target k orig klp_hot_func klp_main_func
+expect_reply k "spin 8" "spin=ok"
+
+# hot_is VALUE: a fresh call and, soon, every spinner's latest call give VALUE.
+hot_is()
+{
+	expect_reply k "call hot" "hot=$1"
+	wait_until "every spinner to return $1" "$WAIT" reply_is k "spin last" "spin last=$1"
+}
+
+# stack_is NAME...: status lists exactly these patches, with stack_order 1..n.
+stack_is()
+{
+	local proc i=0 name
+	if [ $# -eq 0 ]; then
+		assert_no_patches "$pid"
+		return
+	fi
+	ulpctl_ok status --json
+	json_load
+	proc=$(json_find .processes pid "$pid")
+	[ -n "$proc" ] || fail "status --json: no process $pid: $OUT"
+	assert_eq "$(json_len "$proc.patches")" "$#" "number of patches"
+	for name in "$@"; do
+		assert_json_eq "$proc.patches[$i].name" "\"$name\""
+		assert_json_eq "$proc.patches[$i].stack_order" "$((i + 1))"
+		i=$((i + 1))
+	done
+}
+
+# loaded FILE yes|no: the patch file is (not) mapped in the target.
+loaded()
+{
+	if grep -qF "$1" "/proc/$pid/maps"; then
+		[ "$2" = yes ] || fail "$1 is still mapped in process $pid"
+	else
+		[ "$2" = no ] || fail "$1 is not mapped in process $pid"
+	fi
+}
+
+# The event log's lines for a patch without callbacks.
+applied()
+{
+	printf '%s\n' "ulp: enabling patch '$1'" "ulp: '$1': initializing patching transition" \
+		"ulp: '$1': starting patching transition" "ulp: '$1': completing patching transition" \
+		"ulp: '$1': patching complete"
+}
+
+reverted()
+{
+	printf '%s\n' "ulp: '$1': initializing unpatching transition" \
+		"ulp: '$1': starting unpatching transition" \
+		"ulp: '$1': completing unpatching transition" "ulp: '$1': unpatching complete"
+}
+
+hot_is 2
+
+step "three versions stacked on klp_hot_func"
+ulpctl_ok apply "$HOT" -p "$pid"
+hot_is 1001
+ulpctl_ok apply "$HOT2" -p "$pid"
+hot_is 2001
+ulpctl_ok apply "$HOT_OLD" -p "$pid"
+# old_func is the original (1 + 1), not klp_hot2's version under it
+hot_is 5002
+stack_is klp_hot klp_hot2 klp_hot_old
+
+step "revert the middle one: the top one keeps running, stack_order renumbered"
+ulpctl_ok revert klp_hot2 -p "$pid"
+hot_is 5002
+stack_is klp_hot klp_hot_old
+loaded "$HOT2" no
+
+step "revert the top one: the bottom one runs again"
+ulpctl_ok revert klp_hot_old -p "$pid"
+hot_is 1001
+stack_is klp_hot
+
+step "a new top, then the bottom one reverted under it"
+ulpctl_ok apply "$HOT2" -p "$pid"
+hot_is 2001
+ulpctl_ok revert klp_hot -p "$pid"
+hot_is 2001
+stack_is klp_hot2
+ulpctl_ok revert klp_hot2 -p "$pid"
+hot_is 2
+stack_is
+snapshot_target k after_stack klp_hot_func klp_main_func
+assert_same_code k orig after_stack
+
+step "atomic replace: every earlier patch's functions back to the original"
+ulpctl_ok apply "$HOT" -p "$pid"
+ulpctl_ok apply "$HOT2" -p "$pid"
+hot_is 2001
+ulpctl_ok apply "$HOT_REPLACE" -p "$pid"
+hot_is 2
+expect_reply k "call main" "main=main:replaced"
+stack_is klp_hot_replace
+loaded "$HOT" no
+loaded "$HOT2" no
+loaded "$HOT_REPLACE" yes
+# the replaced patches are gone: nothing to revert
+expect_fail revert klp_hot -p "$pid" "patch 'klp_hot' is not applied to process $pid"
+# only the replace patch's own lines: the replaced ones leave silently
+{
+	applied klp_hot
+	applied klp_hot2
+	applied klp_hot_old
+	reverted klp_hot2
+	reverted klp_hot_old
+	applied klp_hot2
+	reverted klp_hot
+	reverted klp_hot2
+	applied klp_hot
+	applied klp_hot2
+	applied klp_hot_replace
+} | check_log k
+
+step "revert the replace patch: everything original"
+ulpctl_ok revert klp_hot_replace -p "$pid"
+hot_is 2
+expect_reply k "call main" "main=main:orig"
+stack_is
+loaded "$HOT_REPLACE" no
+reverted klp_hot_replace | check_log_append k
+snapshot_target k after_replace klp_hot_func klp_main_func
+assert_same_code k orig after_replace
+
+test_done
