@@ -152,4 +152,44 @@ reverted klp_hot_replace | check_log_append k
 snapshot_target k after_replace klp_hot_func klp_main_func
 assert_same_code k orig after_replace
 
+step "objects coming and going under a stack"
+LP=$PATCHES/patch_klp_livepatch.so
+DEMO=$PATCHES/patch_klp_callbacks_demo.so
+ulpctl_ok apply "$LP" -p "$pid"
+ulpctl_ok apply "$DEMO" -p "$pid"
+# both patch klp_mod_func of libklp_mod.so, not loaded yet: the newest wins when it comes
+expect_reply k "load mod" "load mod=ok"
+expect_reply k "call mod" "mod=mod:patched"
+ulpctl_ok revert klp_callbacks_demo -p "$pid"
+expect_reply k "call mod" "mod=mod:livepatched"
+expect_reply k "unload mod" "unload mod=ok"
+ulpctl_ok apply "$DEMO" -p "$pid"
+expect_reply k "load mod" "load mod=ok"
+expect_reply k "call mod" "mod=mod:patched"
+# the bottom one leaves while the object is loaded
+ulpctl_ok revert klp_livepatch -p "$pid"
+expect_reply k "call mod" "mod=mod:patched"
+expect_reply k "call main" "main=main:patched"
+stack_is klp_callbacks_demo
+
+step "atomic replace over an object loaded and one that comes later"
+# klp_hot_replace patches neither klp_mod_func nor busy_work_func: both go back
+ulpctl_ok apply "$HOT_REPLACE" -p "$pid"
+expect_reply k "call mod" "mod=mod:orig"
+expect_reply k "call main" "main=main:replaced"
+stack_is klp_hot_replace
+loaded "$DEMO" no
+expect_reply k "unload mod" "unload mod=ok"
+ulpctl_ok revert klp_hot_replace -p "$pid"
+ulpctl_ok apply "$LP" -p "$pid"
+ulpctl_ok apply "$HOT_REPLACE" -p "$pid"
+loaded "$LP" no
+# the no-op for klp_mod_func went with the replaced patch: nothing patches it
+expect_reply k "load mod" "load mod=ok"
+expect_reply k "call mod" "mod=mod:orig"
+ulpctl_ok revert klp_hot_replace -p "$pid"
+expect_reply k "call main" "main=main:orig"
+hot_is 2
+assert_no_patches "$pid"
+
 test_done
