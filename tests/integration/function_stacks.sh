@@ -192,4 +192,25 @@ expect_reply k "call main" "main=main:orig"
 hot_is 2
 assert_no_patches "$pid"
 
+step "a transition over a stack that stalls, then is reversed"
+expect_reply k "unload mod" "unload mod=ok"
+expect_reply k "load busy" "load busy=ok"
+# blocked in busy_work_func, which klp_callbacks_demo replaces
+expect_reply k "busy start 1" "busy start=ok"
+ulpctl_ok apply "$LP" -p "$pid"
+expect_reply k "call main" "main=main:livepatched"
+ulpctl_ok apply "$DEMO" -p "$pid" --no-wait
+assert_transition "$pid" klp_callbacks_demo true
+# this thread switched (its stack is clear); the busy one runs the version below
+expect_reply k "call main" "main=main:patched"
+ulpctl_ok revert klp_callbacks_demo -p "$pid"
+expect_reply k "call main" "main=main:livepatched"
+stack_is klp_livepatch
+expect_reply k "busy release" "busy release=ok"
+ulpctl_ok revert klp_livepatch -p "$pid"
+expect_reply k "call main" "main=main:orig"
+assert_no_patches "$pid"
+snapshot_target k end klp_hot_func klp_main_func
+assert_same_code k orig end
+
 test_done
