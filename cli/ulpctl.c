@@ -187,7 +187,10 @@ static void ulpctl_print_status(struct json_object *reply)
 					json_object_object_get_ex(fn, "old_addr", &y);
 					printf(" %s", json_object_get_string(y));
 					json_object_object_get_ex(fn, "new_addr", &y);
-					printf(" -> %s\n", json_object_get_string(y));
+					printf(" -> %s", json_object_get_string(y));
+					if (json_object_object_get_ex(fn, "new_name", &y))
+						printf(" (%s)", json_object_get_string(y));
+					printf("\n");
 				}
 			}
 		}

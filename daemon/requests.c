@@ -663,6 +663,10 @@ static struct json_object *ulpd_target_json(struct ulp_target *t)
 				json_object_object_add(
 					jf, "new_addr",
 					json_object_new_string(ulpd_hex(fs->new_addr)));
+				if (fs->info->new_name)
+					json_object_object_add(
+						jf, "new_name",
+						json_object_new_string(fs->info->new_name));
 				json_object_array_add(funcs, jf);
 			}
 			json_object_object_add(jo, "functions", funcs);

@@ -294,7 +294,7 @@ static int apply_relocations(struct patch_image *img)
  * in the symbol table section of the given type.
  */
 static bool lookup_symbol(struct patch_image *img, GElf_Word type, const char *want_name,
-			  uint64_t want_value, GElf_Sym *out)
+			  uint64_t want_value, GElf_Sym *out, const char **name_out)
 {
 	Elf_Data *data;
 	GElf_Shdr shdr;
@@ -319,19 +319,30 @@ static bool lookup_symbol(struct patch_image *img, GElf_Word type, const char *w
 			continue;
 		}
 		*out = sym;
+		if (name_out)
+			*name_out = elf_strptr(img->elf, shdr.sh_link, sym.st_name);
 		return true;
 	}
 	return false;
 }
 
-/* Size of the function at vaddr: .symtab knows static functions too. */
-static uint64_t function_size(struct patch_image *img, uint64_t vaddr)
+/*
+ * Size and name of the function at vaddr (0 and NULL if unknown): .symtab
+ * knows static functions too.
+ */
+static int function_symbol(struct patch_image *img, uint64_t vaddr, uint64_t *size, char **name)
 {
+	const char *n = NULL;
 	GElf_Sym sym;
 
-	if (lookup_symbol(img, SHT_SYMTAB, NULL, vaddr, &sym) ||
-	    lookup_symbol(img, SHT_DYNSYM, NULL, vaddr, &sym))
-		return sym.st_size;
+	*size = 0;
+	*name = NULL;
+	if (!lookup_symbol(img, SHT_SYMTAB, NULL, vaddr, &sym, &n) &&
+	    !lookup_symbol(img, SHT_DYNSYM, NULL, vaddr, &sym, &n))
+		return 0;
+	*size = sym.st_size;
+	if (n && n[0] && !(*name = strdup(n)))
+		return ulp_errorf(-ENOMEM, "%s: out of memory", img->path);
 	return 0;
 }
 
@@ -441,7 +452,9 @@ static int read_funcs(struct patch_image *img, uint64_t base, size_t obj_index,
 		if (!fi->new_func)
 			return malformed(img, "objs[%zu].funcs[%zu] ('%s') has no new_func",
 					 obj_index, i, fi->old_name);
-		fi->new_size = function_size(img, fi->new_func);
+		err = function_symbol(img, fi->new_func, &fi->new_size, &fi->new_name);
+		if (err)
+			return err;
 	}
 }
 
@@ -601,8 +614,8 @@ static int read_descriptor(struct patch_image *img, struct ulp_patch_info *info)
 	GElf_Sym sym;
 	int err;
 
-	if (!lookup_symbol(img, SHT_DYNSYM, ULP_PATCH_SYMBOL, 0, &sym) &&
-	    !lookup_symbol(img, SHT_SYMTAB, ULP_PATCH_SYMBOL, 0, &sym))
+	if (!lookup_symbol(img, SHT_DYNSYM, ULP_PATCH_SYMBOL, 0, &sym, NULL) &&
+	    !lookup_symbol(img, SHT_SYMTAB, ULP_PATCH_SYMBOL, 0, &sym, NULL))
 		return ulp_errorf(-ENOEXEC, "%s is not a ulp patch: no patch descriptor (%s)",
 				  img->path, ULP_PATCH_SYMBOL);
 	info->desc = sym.st_value;
@@ -715,8 +728,10 @@ void ulp_patch_info_free(struct ulp_patch_info *info)
 	for (i = 0; i < info->nr_objs; i++) {
 		struct ulp_patch_object_info *oi = &info->objs[i];
 
-		for (j = 0; j < oi->nr_funcs; j++)
+		for (j = 0; j < oi->nr_funcs; j++) {
 			free(oi->funcs[j].old_name);
+			free(oi->funcs[j].new_name);
+		}
 		free(oi->funcs);
 		free(oi->name);
 		free(oi->build_id);

@@ -19,6 +19,7 @@ struct ulp_patch_func_info {
 	unsigned long old_sympos;
 	uint64_t new_func; /* vaddr */
 	uint64_t new_size; /* st_size of the symbol at new_func, 0 if unknown */
+	char *new_name; /* that symbol's name, NULL if unknown */
 	uint64_t desc; /* vaddr of this struct ulp_func */
 };
 

@@ -11,6 +11,10 @@
 #                                    in busy_work_func until "busy release")
 #   livepatch-callbacks-demo.ko      patch_klp_callbacks_demo.so
 #                                    ("klp_callbacks_demo")
+#   test_klp_callbacks_demo2.ko      patch_klp_callbacks_demo2.so
+#                                    ("klp_callbacks_demo2": callbacks for
+#                                    main, no function); replace=1:
+#                                    patch_klp_callbacks_demo2_replace.so
 #   insmod demo / echo 0 > enabled   ulpctl apply / ulpctl revert
 #   dmesg                            ulpctl log -p PID (the event log)
 #   pre_patch_ret=-19 (parameter)    the file $ULP_DEMO_PRE_PATCH_RET of the
@@ -31,10 +35,22 @@
 # ...) are not in ulp's log: the replies of "ctor mod" (what klp_mod_func()
 # returned when libklp_mod.so's constructor ran), "call mod" and "call main"
 # show which code ran instead.
+#
+# Tests 10 and 11 are test-callbacks.sh's "multiple livepatches" and
+# "atomic replace": two patches, each with its callbacks; with the second
+# one an atomic replace, the first is removed without running any of its
+# callbacks (its "% rmmod" prints nothing; in ulp a revert of it is refused
+# as not applied).  Test 12 (ulp's own) is the atomic replace again with
+# libklp_mod.so loaded: none of the replaced patch's callbacks run for that
+# object either, at the replace or when the object goes later.
 . "$(dirname "$0")/lib.sh"
 
 DEMO=$PATCHES/patch_klp_callbacks_demo.so
+DEMO2=$PATCHES/patch_klp_callbacks_demo2.so
+DEMO2_REPLACE=$PATCHES/patch_klp_callbacks_demo2_replace.so
 need_file "$DEMO"
+need_file "$DEMO2"
+need_file "$DEMO2_REPLACE"
 need_file "$TARGETS/klp_target"
 
 # The demo's pre_patch return value (see above); absent = 0.
@@ -73,6 +89,38 @@ revert_demo()
 {
 	ulpctl_ok revert klp_callbacks_demo -p "$1"
 	assert_contains "$OUT" "reverted patch 'klp_callbacks_demo' in process $1" "revert output"
+}
+
+# apply_demo2 PID FILE: apply one of the two builds of klp_callbacks_demo2.
+apply_demo2()
+{
+	ulpctl_ok apply "$2" -p "$1"
+	assert_contains "$OUT" "applied patch 'klp_callbacks_demo2' to process $1" "apply output"
+}
+
+revert_demo2()
+{
+	ulpctl_ok revert klp_callbacks_demo2 -p "$1"
+	assert_contains "$OUT" "reverted patch 'klp_callbacks_demo2' in process $1" "revert output"
+}
+
+# patches_are PID NAME...: `ulpctl status --json` lists exactly these
+# patches for process PID, in this order (stack_order 1, 2, ...).
+patches_are()
+{
+	local pid=$1 proc i=0 name
+	shift
+	ulpctl_ok status --json
+	json_load
+	json_one .processes pid "$pid"
+	proc=$JREF
+	assert_eq "$(json_len "$proc.patches")" $# "number of patches of process $pid"
+	for name in "$@"; do
+		assert_json_eq "$proc.patches[$i].name" "\"$name\""
+		assert_json_eq "$proc.patches[$i].stack_order" $((i + 1))
+		i=$((i + 1))
+	done
+	log "process $pid: patches $*"
 }
 
 # -------------------------------------------------------------------------
@@ -500,5 +548,136 @@ expect_reply t9 "busy release" "busy release=ok"
 expect_reply t9 "unload busy" "unload busy=ok"
 check_log_file t9
 stop_target t9
+
+# The logs of klp_callbacks_demo (libklp_mod.so and libklp_busy.so not
+# loaded) and klp_callbacks_demo2 being applied and reverted.
+DEMO_ENABLE="ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+ulp: 'klp_callbacks_demo': patching complete"
+DEMO_DISABLE="ulp: 'klp_callbacks_demo': initializing unpatching transition
+klp_callbacks_demo: pre_unpatch_callback: main
+ulp: 'klp_callbacks_demo': starting unpatching transition
+ulp: 'klp_callbacks_demo': completing unpatching transition
+klp_callbacks_demo: post_unpatch_callback: main
+ulp: 'klp_callbacks_demo': unpatching complete"
+DEMO2_ENABLE="ulp: enabling patch 'klp_callbacks_demo2'
+ulp: 'klp_callbacks_demo2': initializing patching transition
+klp_callbacks_demo2: pre_patch_callback: main
+ulp: 'klp_callbacks_demo2': starting patching transition
+ulp: 'klp_callbacks_demo2': completing patching transition
+klp_callbacks_demo2: post_patch_callback: main
+ulp: 'klp_callbacks_demo2': patching complete"
+DEMO2_DISABLE="ulp: 'klp_callbacks_demo2': initializing unpatching transition
+klp_callbacks_demo2: pre_unpatch_callback: main
+ulp: 'klp_callbacks_demo2': starting unpatching transition
+ulp: 'klp_callbacks_demo2': completing unpatching transition
+klp_callbacks_demo2: post_unpatch_callback: main
+ulp: 'klp_callbacks_demo2': unpatching complete"
+
+# -------------------------------------------------------------------------
+step "Test 10: multiple livepatches: apply demo, apply demo2, revert demo2, revert demo"
+start_target t10 klp_target
+pid=$(target_pid t10)
+
+apply_demo "$pid"
+check_log t10 <<<"$DEMO_ENABLE"
+calls t10 patched -
+
+# Each patch's callbacks run as that patch goes through its transitions.
+apply_demo2 "$pid" "$DEMO2"
+check_log_append t10 <<<"$DEMO2_ENABLE"
+patches_are "$pid" klp_callbacks_demo klp_callbacks_demo2
+# demo2 has no function: klp_main_func stays demo's.
+calls t10 patched -
+
+revert_demo2 "$pid"
+check_log_append t10 <<<"$DEMO2_DISABLE"
+patches_are "$pid" klp_callbacks_demo
+calls t10 patched -
+
+revert_demo "$pid"
+check_log_append t10 <<<"$DEMO_DISABLE"
+calls t10 orig -
+assert_no_patches "$pid"
+check_log_file t10
+stop_target t10
+
+# -------------------------------------------------------------------------
+step "Test 11: atomic replace: apply demo, apply demo2 (replace=1), revert demo2"
+start_target t11 klp_target
+pid=$(target_pid t11)
+
+apply_demo "$pid"
+check_log t11 <<<"$DEMO_ENABLE"
+calls t11 patched -
+
+# demo is disabled by the replace without any of its callbacks: only
+# demo2's pre_patch and post_patch run.
+apply_demo2 "$pid" "$DEMO2_REPLACE"
+check_log_append t11 <<<"$DEMO2_ENABLE"
+patches_are "$pid" klp_callbacks_demo2
+# demo2 has no function: nothing of demo is left in place.
+calls t11 orig -
+
+# Now the replacing patch's own unpatch callbacks do run.
+revert_demo2 "$pid"
+check_log_append t11 <<<"$DEMO2_DISABLE"
+calls t11 orig -
+assert_no_patches "$pid"
+
+# % rmmod test_klp_callbacks_demo prints nothing: demo went with the
+# replace, there is nothing to revert.
+expect_fail revert klp_callbacks_demo -p "$pid" \
+	"patch 'klp_callbacks_demo' is not applied to process $pid"
+check_log_file t11
+stop_target t11
+
+# -------------------------------------------------------------------------
+step "Test 12 (ulp): atomic replace with libklp_mod.so loaded"
+start_target t12 klp_target
+pid=$(target_pid t12)
+expect_reply t12 "load mod" "load mod=ok"
+expect_reply t12 "ctor mod" "ctor=mod:orig"
+
+apply_demo "$pid"
+check_log t12 <<'EOF'
+ulp: enabling patch 'klp_callbacks_demo'
+ulp: 'klp_callbacks_demo': initializing patching transition
+klp_callbacks_demo: pre_patch_callback: main
+klp_callbacks_demo: pre_patch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': starting patching transition
+ulp: 'klp_callbacks_demo': completing patching transition
+klp_callbacks_demo: post_patch_callback: main
+klp_callbacks_demo: post_patch_callback: libklp_mod.so -> [ULP_OBJECT_LIVE] Normal state
+ulp: 'klp_callbacks_demo': patching complete
+EOF
+calls t12 patched patched
+
+# No callback of demo, for main or for libklp_mod.so; both functions go
+# back to the original (demo2 has none).
+apply_demo2 "$pid" "$DEMO2_REPLACE"
+check_log_append t12 <<<"$DEMO2_ENABLE"
+patches_are "$pid" klp_callbacks_demo2
+calls t12 orig orig
+
+# No patch has libklp_mod.so any more: unloading and loading it again
+# involves no patch and runs no callback.
+expect_reply t12 "unload mod" "unload mod=ok"
+expect_reply t12 "load mod" "load mod=ok"
+expect_reply t12 "ctor mod" "ctor=mod:orig"
+calls t12 orig orig
+check_log_file t12
+
+revert_demo2 "$pid"
+check_log_append t12 <<<"$DEMO2_DISABLE"
+calls t12 orig orig
+assert_no_patches "$pid"
+expect_reply t12 "unload mod" "unload mod=ok"
+check_log_file t12
+stop_target t12
 
 test_done

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * klp_target.c - the process the kernel livepatch selftest ports patch
- * (klp_callbacks.sh, klp_livepatch.sh, klp_consistency.sh): "vmlinux" is
- * this program (ulp's object "main"); the kernel's target modules are the
- * shared objects libklp_mod.so (klp_mod.c) and libklp_busy.so (klp_busy.c),
- * dlopen()ed by SONAME (found through this program's RUNPATH) and
- * dlclose()d on command, like insmod / rmmod.
+ * (tests/integration/klp_*.sh): "vmlinux" is this program (ulp's object
+ * "main"); the kernel's target modules are the shared objects libklp_mod.so
+ * (klp_mod.c) and libklp_busy.so (klp_busy.c), dlopen()ed by SONAME (found
+ * through this program's RUNPATH) and dlclose()d on command, like insmod /
+ * rmmod.
  *
  * Prints "ready", then reads one command per line from stdin and answers
  * with exactly one line on stdout (flushed):
@@ -23,6 +23,10 @@
  *   busy release              busy release=ok (busy_release() + busy_join())
  *   busy tid                  busy tid=TID (the busy thread's, 0 if none yet)
  *   call main                 main=<klp_main_func()>   ("main:orig")
+ *   call main2                main2=<klp_main2_func()> ("main2:orig"): a
+ *                             second function of main, for two patches with
+ *                             no function in common (test-livepatch.sh's
+ *                             cmdline_proc_show and meminfo_proc_show)
  *   call mod                  mod=<klp_mod_func()>     ("mod:orig"), or
  *                             mod=not loaded
  *   ctor mod                  ctor=<klp_mod_ctor_saw()>: what klp_mod_func()
@@ -53,8 +57,9 @@
  *   thread tls count          the same, once, in a new thread
  *   quit                      exits 0, prints nothing
  *
- * Compiled at -O0 (see CMakeLists.txt): klp_main_func and klp_hot_func keep
- * prologues longer than ulp's 5-byte entry jump and every call happens.
+ * Compiled at -O0 (see CMakeLists.txt): klp_main_func, klp_main2_func and
+ * klp_hot_func keep prologues longer than ulp's 5-byte entry jump and every
+ * call happens.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -67,6 +72,7 @@
 #include <unistd.h>
 
 const char *klp_main_func(void);
+const char *klp_main2_func(void);
 int klp_hot_func(int x);
 
 /* Iterations of klp_hot_func's busy loop (~50-100 us here at -O0). */
@@ -76,6 +82,11 @@ int klp_hot_func(int x);
 __attribute__((noipa, used)) const char *klp_main_func(void)
 {
 	return "main:orig";
+}
+
+__attribute__((noipa, used)) const char *klp_main2_func(void)
+{
+	return "main2:orig";
 }
 
 /* File-static state a realistic fix has to reach (patch_klp_symbols.c). */
@@ -485,6 +496,8 @@ int main(void)
 			printf("busy tid=%d\n", n < 0 ? 0 : n);
 		} else if (!strcmp(line, "call main")) {
 			printf("main=%s\n", klp_main_func());
+		} else if (!strcmp(line, "call main2")) {
+			printf("main2=%s\n", klp_main2_func());
 		} else if (!strcmp(line, "call mod")) {
 			cmd_call_mod();
 		} else if (!strcmp(line, "ctor mod")) {

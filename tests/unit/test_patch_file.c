@@ -185,6 +185,9 @@ static void check_func(const struct ulp_patch_func_info *f, const char *old_name
 	assert_int_equal(f->new_func, s.value);
 	assert_true(f->new_size > 0);
 	assert_int_equal(f->new_size, s.size);
+	/* shown by ulpctl status */
+	assert_non_null(f->new_name);
+	assert_string_equal(f->new_name, new_sym);
 	assert_int_equal(f->desc, desc);
 }
 
