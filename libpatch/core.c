@@ -442,6 +442,14 @@ static int ulp_patch_check_states(struct ulp_target *t, const struct ulp_patch_i
 		info->name, t->pid);
 }
 
+/* The same patch file: the same build-id (without one, trust the name). */
+static bool ulp_same_build(const struct ulp_patch_info *a, const struct ulp_patch_info *b)
+{
+	if (!a->build_id || !b->build_id)
+		return true;
+	return strcmp(a->build_id, b->build_id) == 0;
+}
+
 int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_apply_opts *opts,
 		    struct ulp_transition_stats *stats)
 {
@@ -457,6 +465,19 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 	if (ret < 0)
 		return ret;
 	have = ulp_target_find_patch(t, info->name);
+	/*
+	 * Re-applying a patch is a no-op success (a CI job may run the same
+	 * command twice); another file under the same name is a mistake.
+	 */
+	if (have && !ulp_same_build(have->info, info)) {
+		ret = ulp_errorf(
+			-EEXIST,
+			"process %d already has a different patch named '%s' (build-id %s; this file: %s); revert it first or rename the new one",
+			t->pid, info->name, have->info->build_id ? have->info->build_id : "none",
+			info->build_id ? info->build_id : "none");
+		ulp_patch_info_free(info);
+		return ret;
+	}
 	ulp_patch_info_free(info);
 	if (have && !check_only) {
 		/* applying a patch being reverted turns the transition around */

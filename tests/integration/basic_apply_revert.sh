@@ -87,6 +87,14 @@ json_load
 json_one .processes pid "$pid"
 assert_eq "$(json_len "$JREF.patches")" 1 "number of patches"
 
+step "another file under the same name: refused, nothing changes"
+need_file "$PATCHES/patch_compute_other.so"
+expect_fail apply "$PATCHES/patch_compute_other.so" -p "$pid" \
+	"process $pid already has a different patch named 'compute_fix'"
+expect_reply t "call 5" "compute(5)=15"
+snapshot_target t applied3 compute
+assert_unchanged t applied applied3
+
 step "revert"
 ulpctl_ok revert compute_fix -p "$pid"
 assert_contains "$OUT" "reverted patch 'compute_fix' in process $pid" "revert output"

@@ -6,9 +6,14 @@
  */
 #include <ulp/patch.h>
 
+/* Another build of the same patch (patch_compute_other.so) differs here. */
+#ifndef COMPUTE_FIX_FACTOR
+#define COMPUTE_FIX_FACTOR 3
+#endif
+
 static int new_compute(int x)
 {
-	return x * 3;
+	return x * COMPUTE_FIX_FACTOR;
 }
 
 static int pre_patch(struct ulp_object *obj)
