@@ -46,19 +46,43 @@ const char *ulp_obj_name(const struct ulp_patch_object_info *o)
 	return o->name ? o->name : "main";
 }
 
-/* The version of the function at old_addr that runs now, if a patch replaced it. */
-static struct ulp_applied_func *ulp_func_top(struct ulp_target *t, uint64_t old_addr)
+/* ap's version of the function at old_addr, if it has one yet. */
+static struct ulp_applied_func *ulp_patch_func_at(struct ulp_applied_patch *ap, uint64_t old_addr)
 {
-	for (size_t i = 0; i < t->nr_patches; i++) {
-		struct ulp_applied_patch *ap = t->patches[i];
-
-		ULP_FOR_EACH_FUNC(ap, fs)
-		{
-			if (fs->old_addr == old_addr && !fs->above)
-				return fs;
-		}
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		if (fs->old_addr == old_addr && fs->info)
+			return fs;
 	}
 	return NULL;
+}
+
+/*
+ * Where ap's version of the function at old_addr goes in its stack: over
+ * the version of the newest patch applied before ap, under that of the
+ * oldest applied after it (an object mapped while ap was being applied can
+ * be patched by a newer patch first).  ap not among t's patches: the newest.
+ */
+static void ulp_func_stack_place(struct ulp_target *t, struct ulp_applied_patch *ap,
+				 uint64_t old_addr, struct ulp_applied_func **below,
+				 struct ulp_applied_func **above)
+{
+	size_t k = t->nr_patches;
+
+	*below = *above = NULL;
+	for (size_t i = 0; i < t->nr_patches; i++)
+		if (t->patches[i] == ap)
+			k = i;
+	for (size_t i = 0; i < t->nr_patches; i++) {
+		struct ulp_applied_func *fs;
+
+		if (i == k || !(fs = ulp_patch_func_at(t->patches[i], old_addr)))
+			continue;
+		if (i < k)
+			*below = fs;
+		else if (!*above)
+			*above = fs;
+	}
 }
 
 void ulp_func_unlink(struct ulp_applied_func *fs)
@@ -98,11 +122,15 @@ static int ulp_func_code_read(struct ulp_process *p, const struct ulp_applied_fu
 	return 0;
 }
 
+/*
+ * Resolve and check one function of ap.  1 (nothing prepared) for a no-op
+ * of a function ap replaces itself (under another name or sympos).
+ */
 static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
-			    const struct ulp_patch_object_info *oi,
+			    struct ulp_applied_patch *ap, const struct ulp_patch_object_info *oi,
 			    const struct ulp_patch_func_info *fi, struct ulp_applied_func *fs)
 {
-	struct ulp_applied_func *below;
+	struct ulp_applied_func *below, *above, *twin;
 	struct ulp_symbol sym;
 	uint8_t *code;
 	size_t len;
@@ -114,14 +142,23 @@ static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct 
 	if (sym.type != 2 /* STT_FUNC */ && sym.type != 10 /* STT_GNU_IFUNC */)
 		return ulp_errorf(-EINVAL, "symbol '%s' in object '%s' is not a function",
 				  fi->old_name, ulp_obj_name(oi));
-	below = ulp_func_top(t, sym.addr);
+	/* one version per patch and function: two would fight over its entry */
+	twin = ulp_patch_func_at(ap, sym.addr);
+	if (twin && fs->nop)
+		return 1;
+	if (twin)
+		return ulp_errorf(
+			-EINVAL,
+			"patch '%s' replaces function '%s' in object '%s' twice (also as '%s')",
+			ap->info->name, fi->old_name, ulp_obj_name(oi), twin->info->old_name);
+	ulp_func_stack_place(t, ap, sym.addr, &below, &above);
 	fs->info = fi;
 	fs->old_addr = sym.addr;
 	fs->old_size = sym.size;
 	len = sym.size ? sym.size : 16;
 	if (len > ULP_CODE_READ_MAX)
 		len = ULP_CODE_READ_MAX;
-	ret = ulp_func_code_read(p, below, sym.addr, len, &code);
+	ret = ulp_func_code_read(p, below ? below : above, sym.addr, len, &code);
 	if (ret < 0)
 		return ret;
 	/* A dry run with the trampoline next to the function finds every
@@ -131,10 +168,13 @@ static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct 
 	if (ret < 0)
 		return ulp_error_prefix(ret, "cannot patch function '%s' in object '%s'",
 					fi->old_name, ulp_obj_name(oi));
-	/* on top of the function's stack; ulp_func_unlink() takes it off again */
+	/* into the function's stack; ulp_func_unlink() takes it off again */
 	fs->below = below;
+	fs->above = above;
 	if (below)
 		below->above = fs;
+	if (above)
+		above->below = fs;
 	return 0;
 }
 
@@ -161,10 +201,16 @@ int ulp_object_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	os->funcs = calloc(oi->nr_funcs ? oi->nr_funcs : 1, sizeof(*os->funcs));
 	if (!os->funcs)
 		return ulp_errorf(-ENOMEM, "out of memory");
-	os->nr_funcs = oi->nr_funcs;
-	for (size_t f = 0; f < oi->nr_funcs && ret == 0; f++) {
-		os->funcs[f].nop = os->nop;
-		ret = ulp_prepare_func(t, p, syms, oi, &oi->funcs[f], &os->funcs[f]);
+	os->nr_funcs = 0;
+	for (size_t f = 0; f < oi->nr_funcs && ret >= 0; f++) {
+		struct ulp_applied_func *fs = &os->funcs[os->nr_funcs];
+
+		fs->nop = os->nop;
+		ret = ulp_prepare_func(t, p, syms, ap, oi, &oi->funcs[f], fs);
+		if (ret == 0)
+			os->nr_funcs++;
+		else if (ret == 1)
+			memset(fs, 0, sizeof(*fs));
 	}
 	if (ret < 0) {
 		ulp_object_forget_funcs(os);
@@ -330,8 +376,10 @@ static bool ulp_patch_anchor(const struct ulp_applied_patch *ap, uint64_t *lo, u
 {
 	const struct ulp_applied_object *best = NULL;
 
+	/* no-ops run no code of the patch: they need no direct jump */
 	for (size_t o = 0; o < ap->nr_objs; o++)
-		if (ap->objs[o].nr_funcs && (!best || ap->objs[o].nr_funcs > best->nr_funcs))
+		if (!ap->objs[o].nop && ap->objs[o].nr_funcs &&
+		    (!best || ap->objs[o].nr_funcs > best->nr_funcs))
 			best = &ap->objs[o];
 	if (!best)
 		return false;
@@ -502,6 +550,10 @@ int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_appl
 			ret = ulp_mem_write_u64(
 				p, ap->bias + fs->info->desc + offsetof(struct ulp_func, old_func),
 				fs->prologue.tramp_addr);
+		/* slipped under a newer version (ulp_func_stack_place): it leads here now */
+		if (ret == 0 && fs->above)
+			ret = ulp_mem_write_u64(p, fs->above->slot + ULP_SLOT_PREV_PTR_OFF,
+						fs->new_addr);
 		if (ret < 0)
 			return ret;
 	}
@@ -832,14 +884,45 @@ int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
 	return 0;
 }
 
+struct ulp_range_list {
+	struct ulp_addr_range *r;
+	size_t n, cap;
+};
+
+static int ulp_range_add(struct ulp_range_list *l, uint64_t start, uint64_t len)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct ulp_addr_range *g = realloc(l->r, cap * sizeof(*g));
+
+		if (!g)
+			return ulp_errorf(-ENOMEM, "out of memory");
+		l->r = g;
+		l->cap = cap;
+	}
+	l->r[l->n++] = (struct ulp_addr_range){ start, start + (len ? len : 1) };
+	return 0;
+}
+
+/*
+ * A version's slot code: a thread in a dispatch or at the steady entry has
+ * chosen its version already.
+ */
+static int ulp_range_add_slot(struct ulp_range_list *l, const struct ulp_applied_func *fs)
+{
+	int ret = ulp_range_add(l, fs->slot, ULP_SLOT_TRAMP_OFF);
+
+	if (ret == 0)
+		ret = ulp_range_add(l, fs->slot + ULP_SLOT_UNPATCH_OFF, ULP_SLOT_DISPATCH_LEN);
+	return ret;
+}
+
 int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct ulp_addr_range **out,
 		    size_t *nr)
 {
-	size_t n = 0, cap = 2 * ulp_patch_nr_funcs(ap);
-	struct ulp_addr_range *r = calloc(cap ? cap : 1, sizeof(*r));
+	struct ulp_range_list l = { 0 };
+	int ret = 0;
 
-	if (!r)
-		return ulp_errorf(-ENOMEM, "out of memory");
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
 		if (patching) {
@@ -848,38 +931,31 @@ int ulp_busy_ranges(struct ulp_applied_patch *ap, bool patching, struct ulp_addr
 			 * them: the original, the trampolines leading into it,
 			 * the versions of the patches below
 			 */
-			size_t need = n + 2;
-
-			for (const struct ulp_applied_func *b = fs->below; b; b = b->below)
-				need += 2;
-			if (need > cap) {
-				struct ulp_addr_range *g =
-					realloc(r, (cap = 2 * need) * sizeof(*r));
-
-				if (!g) {
-					free(r);
-					return ulp_errorf(-ENOMEM, "out of memory");
-				}
-				r = g;
-			}
-			r[n++] = (struct ulp_addr_range){
-				fs->old_addr, fs->old_addr + (fs->old_size ? fs->old_size : 1)
-			};
-			for (const struct ulp_applied_func *b = fs; b; b = b->below) {
-				r[n++] = (struct ulp_addr_range){ b->prologue.tramp_addr,
-								  b->prologue.tramp_addr +
-									  b->prologue.tramp_len };
-				if (b != fs)
-					r[n++] = (struct ulp_addr_range){
-						b->new_addr, b->new_addr + b->new_size
-					};
+			ret = ulp_range_add(&l, fs->old_addr, fs->old_size);
+			for (const struct ulp_applied_func *b = fs; b && ret == 0; b = b->below) {
+				ret = ulp_range_add(&l, b->prologue.tramp_addr,
+						    b->prologue.tramp_len);
+				if (ret == 0)
+					ret = ulp_range_add_slot(&l, b);
+				if (ret == 0 && b != fs)
+					ret = ulp_range_add(&l, b->new_addr, b->new_size);
 			}
 		} else {
-			r[n++] = (struct ulp_addr_range){ fs->new_addr,
-							  fs->new_addr + fs->new_size };
+			ret = ulp_range_add(&l, fs->new_addr, fs->new_size);
+			if (ret == 0)
+				ret = ulp_range_add_slot(&l, fs);
+			/* a no-op's version is the original itself */
+			if (ret == 0 && fs->nop)
+				ret = ulp_range_add(&l, fs->old_addr, fs->old_size);
 		}
+		if (ret < 0)
+			break;
 	}
-	*out = r;
-	*nr = n;
-	return 0;
+	if (ret < 0) {
+		free(l.r);
+		return ret;
+	}
+	*out = l.r ? l.r : calloc(1, sizeof(*l.r));
+	*nr = l.n;
+	return *out ? 0 : ulp_errorf(-ENOMEM, "out of memory");
 }

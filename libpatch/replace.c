@@ -17,6 +17,12 @@ static bool ulp_same_object(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* 0 (the only one) and 1 (the first) name the same symbol, as in klp_find_func(). */
+static bool ulp_same_sympos(unsigned long a, unsigned long b)
+{
+	return (a ? a : 1) == (b ? b : 1);
+}
+
 static bool ulp_objects_have_func(const struct ulp_patch_object_info *objs, size_t nr,
 				  const char *obj, const struct ulp_patch_func_info *f)
 {
@@ -25,7 +31,7 @@ static bool ulp_objects_have_func(const struct ulp_patch_object_info *objs, size
 			continue;
 		for (size_t i = 0; i < objs[o].nr_funcs; i++)
 			if (strcmp(objs[o].funcs[i].old_name, f->old_name) == 0 &&
-			    objs[o].funcs[i].old_sympos == f->old_sympos)
+			    ulp_same_sympos(objs[o].funcs[i].old_sympos, f->old_sympos))
 				return true;
 	}
 	return false;
@@ -137,13 +143,22 @@ void ulp_replace_complete(struct ulp_target *t, struct ulp_process *p, struct ul
 	while (t->nr_patches && t->patches[0] != ap) {
 		struct ulp_applied_patch *old = t->patches[0];
 
-		ulp_stack_bridge(p, old);
+		bool bridged = ulp_stack_bridge(p, old) == 0;
+
+		/* ap covers every function of old (a version or a no-op over each) */
+		ULP_FOR_EACH_FUNC(old, fs)
+		{
+			if (!fs->above)
+				bridged = false;
+		}
+
 		/*
 		 * After a force (of the replace or of the old patch) a thread
 		 * may still run the old code: it stays loaded, as the kernel
-		 * keeps forced modules.
+		 * keeps forced modules.  Unbridged, a slot may still lead there.
 		 */
-		if (!old->forced && !ap->forced && ulp_threads_leave_slots(t, p, old) == 0) {
+		if (bridged && !old->forced && !ap->forced &&
+		    ulp_threads_leave_slots(t, p, old) == 0) {
 			ulp_release_slots(t, p, old);
 			ulp_unload_from_target(t, p, old);
 		}

@@ -79,6 +79,15 @@ reverted()
 		"ulp: '$1': completing unpatching transition" "ulp: '$1': unpatching complete"
 }
 
+# patch_gone NAME: status no longer lists the patch in process $pid.
+patch_gone()
+{
+	ulpctl_ok status --json
+	! jq -e --argjson p "$pid" --arg n "$1" \
+		'.processes[] | select(.pid == $p) | .patches[] | select(.name == $n)' \
+		<<<"$OUT" >/dev/null
+}
+
 hot_is 2
 
 step "three versions stacked on klp_hot_func"
@@ -212,5 +221,56 @@ expect_reply k "call main" "main=main:orig"
 assert_no_patches "$pid"
 snapshot_target k end klp_hot_func klp_main_func
 assert_same_code k orig end
+
+step "a replace naming a replaced function by another sympos: one version, no no-op"
+REPL_POS1=$PATCHES/patch_klp_hot_replace_pos1.so
+need_file "$REPL_POS1"
+ulpctl_ok apply "$LP" -p "$pid"
+expect_reply k "call main" "main=main:livepatched"
+ulpctl_ok apply "$REPL_POS1" -p "$pid"
+expect_reply k "call main" "main=main:replaced"
+loaded "$LP" no
+stack_is klp_hot_replace_pos1
+ulpctl_ok revert klp_hot_replace_pos1 -p "$pid"
+expect_reply k "call main" "main=main:orig"
+# one function twice in one patch: two versions would fight over its entry
+need_file "$PATCHES/patch_klp_hot_twice.so"
+expect_fail apply "$PATCHES/patch_klp_hot_twice.so" -p "$pid" \
+	"patch 'klp_hot_twice' replaces function 'klp_main_func' in object 'main' twice"
+expect_reply k "call main" "main=main:orig"
+stop_target k
+
+step "reversing a replace waits for a thread in the original reached through a no-op"
+# klp_callbacks_demo is forced past the busy thread blocked in the original
+# busy_work_func; klp_hot_replace then stalls on that thread (its no-op for
+# busy_work_func), and a thread created meanwhile starts in the replace's
+# state, enters klp_outer_func through the no-op (the original) and blocks
+# there: reversing must wait for it, or it would come back to klp_nocfi's
+# klp_main_func from the original klp_outer_func, a mix of versions.
+NOCFI=$PATCHES/patch_klp_nocfi.so
+need_file "$NOCFI"
+start_target r klp_target
+pid=$(target_pid r)
+expect_reply r "load busy" "load busy=ok"
+expect_reply r "busy start 1" "busy start=ok"
+ulpctl_ok apply "$DEMO" -p "$pid" --no-wait
+assert_transition "$pid" klp_callbacks_demo true
+ulpctl_ok force klp_callbacks_demo -p "$pid"
+ulpctl_ok apply "$NOCFI" -p "$pid"
+expect_reply r "call main" "main=main:nocfi-patched"
+ulpctl_ok apply "$HOT_REPLACE" -p "$pid" --no-wait
+assert_transition "$pid" klp_hot_replace true
+expect_reply r "call main" "main=main:replaced"
+expect_reply r "nocfi start" "nocfi start=ok"
+send_cmd r "nocfi tid"
+nocfi_tid=${REPLY#nocfi tid=}
+wait_until "the nocfi thread to block in read()" "$WAIT" task_in_read "$pid" "$nocfi_tid"
+ulpctl_ok revert klp_hot_replace -p "$pid" --no-wait
+assert_transition "$pid" klp_hot_replace true
+expect_reply r "nocfi release" "nocfi=main:replaced"
+wait_until "the reversed replace to leave" "$WAIT" patch_gone klp_hot_replace
+stack_is klp_callbacks_demo klp_nocfi
+expect_reply r "call main" "main=main:nocfi-patched"
+expect_reply r "busy release" "busy release=ok"
 
 test_done

@@ -9,3 +9,9 @@ target_compile_definitions(patch_klp_hot_old PRIVATE KLP_HOT_NAME="klp_hot_old" 
 ulp_add_patch(patch_klp_hot_replace SOURCES patch_klp_hot.c)
 target_compile_definitions(patch_klp_hot_replace PRIVATE KLP_HOT_NAME="klp_hot_replace"
   KLP_HOT_REPLACE)
+ulp_add_patch(patch_klp_hot_replace_pos1 SOURCES patch_klp_hot.c)
+target_compile_definitions(patch_klp_hot_replace_pos1 PRIVATE
+  KLP_HOT_NAME="klp_hot_replace_pos1" KLP_HOT_REPLACE KLP_HOT_SYMPOS=1)
+ulp_add_patch(patch_klp_hot_twice SOURCES patch_klp_hot.c)
+target_compile_definitions(patch_klp_hot_twice PRIVATE
+  KLP_HOT_NAME="klp_hot_twice" KLP_HOT_REPLACE KLP_HOT_TWICE)

@@ -14,6 +14,9 @@
  *                              stacked under this patch
  *   KLP_HOT_REPLACE            .replace = true, and klp_main_func
  *                              ("main:replaced") instead of klp_hot_func
+ *   KLP_HOT_SYMPOS             its old_sympos (1: the same unique function
+ *                              as 0, which earlier patches name with 0)
+ *   KLP_HOT_TWICE              klp_main_func listed again, as sympos 1: refused
  */
 #include <ulp/patch.h>
 
@@ -33,8 +36,18 @@ static const char *replaced_klp_main_func(void)
 	return "main:replaced";
 }
 
+#ifndef KLP_HOT_SYMPOS
+#define KLP_HOT_SYMPOS 0
+#endif
+
 static struct ulp_func funcs[] = {
-	{ .old_name = "klp_main_func", .new_func = replaced_klp_main_func }, {}
+	{ .old_name = "klp_main_func",
+	  .new_func = replaced_klp_main_func,
+	  .old_sympos = KLP_HOT_SYMPOS },
+#ifdef KLP_HOT_TWICE
+	{ .old_name = "klp_main_func", .new_func = replaced_klp_main_func, .old_sympos = 1 },
+#endif
+	{}
 };
 #else
 static int new_klp_hot_func(int x);
