@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "daemon.h"
 #include "engine.h"
 #include "error.h"
@@ -152,24 +152,8 @@ static int ulpd_get_int(struct json_object *req, const char *key, int64_t *out)
 	return 0;
 }
 
-/* Root may patch anything; others only processes of their own uid. */
-static int ulpd_authorize(pid_t pid, uid_t uid)
-{
-	char path[64];
-	struct stat st;
-
-	if (uid == 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if (stat(path, &st) < 0)
-		return ulp_errorf(-ESRCH, "no such process: %d", pid);
-	if (st.st_uid != uid)
-		return ulp_errorf(-EPERM, "permission denied: process %d belongs to another user",
-				  pid);
-	return 0;
-}
-
-static int ulpd_get_pid(struct json_object *req, uid_t uid, pid_t *pid)
+/* The request's "pid", once the client may patch it (auth.h). */
+static int ulpd_get_pid(struct json_object *req, const struct ucred *peer, pid_t *pid)
 {
 	int64_t v;
 
@@ -178,7 +162,7 @@ static int ulpd_get_pid(struct json_object *req, uid_t uid, pid_t *pid)
 	if (v <= 0 || v > 0x7fffffff)
 		return ulp_errorf(-ESRCH, "no such process: %lld", (long long)v);
 	*pid = (pid_t)v;
-	return ulpd_authorize(*pid, uid);
+	return ulpd_may_patch(*pid, peer);
 }
 
 /* Retries of a stalled transition: quick at first, then every second (the kernel's pace). */
@@ -455,7 +439,8 @@ static struct json_object *ulpd_transition_reply(int ret, struct ulp_target *t, 
 	return r;
 }
 
-static struct json_object *ulpd_apply(struct json_object *req, uid_t uid, bool check_only, int fd)
+static struct json_object *ulpd_apply(struct json_object *req, const struct ucred *peer,
+				      bool check_only, int fd)
 {
 	const char *path = ulpd_get_string(req, "patch");
 	struct ulp_apply_opts opts = { .check_only = check_only };
@@ -478,7 +463,7 @@ static struct json_object *ulpd_apply(struct json_object *req, uid_t uid, bool c
 	ulp_patch_info_free(info);
 	if (check_only && !json_object_object_get_ex(req, "pid", NULL))
 		return ulpd_reply_ok("patch '%s' (%s) is valid", name, path);
-	ret = ulpd_get_pid(req, uid, &pid);
+	ret = ulpd_get_pid(req, peer, &pid);
 	if (ret == 0)
 		ret = ulpd_target_get(pid, &t);
 	if (ret < 0)
@@ -501,11 +486,11 @@ static struct json_object *ulpd_apply(struct json_object *req, uid_t uid, bool c
 }
 
 /* The target of an operation on an applied patch: one ulpd already knows. */
-static int ulpd_known_target(struct json_object *req, uid_t uid, const char *name,
+static int ulpd_known_target(struct json_object *req, const struct ucred *peer, const char *name,
 			     struct ulp_target **out)
 {
 	pid_t pid;
-	int ret = ulpd_get_pid(req, uid, &pid);
+	int ret = ulpd_get_pid(req, peer, &pid);
 
 	if (ret < 0)
 		return ret;
@@ -518,7 +503,7 @@ static int ulpd_known_target(struct json_object *req, uid_t uid, const char *nam
 	return ulp_errorf(-ENOENT, "patch '%s' is not applied to process %d", name, pid);
 }
 
-static struct json_object *ulpd_revert(struct json_object *req, uid_t uid, int fd)
+static struct json_object *ulpd_revert(struct json_object *req, const struct ucred *peer, int fd)
 {
 	const char *name = ulpd_get_string(req, "name");
 	struct ulp_transition_stats stats = { 0 };
@@ -527,7 +512,7 @@ static struct json_object *ulpd_revert(struct json_object *req, uid_t uid, int f
 
 	if (!name)
 		return ulpd_reply_error(ulp_errorf(-EINVAL, "missing \"name\""), NULL);
-	ret = ulpd_known_target(req, uid, name, &t);
+	ret = ulpd_known_target(req, peer, name, &t);
 	if (ret == 0)
 		ret = ulp_patch_revert(t, name, &stats);
 	if (ret < 0)
@@ -538,7 +523,7 @@ static struct json_object *ulpd_revert(struct json_object *req, uid_t uid, int f
 				     &stats, fd);
 }
 
-static struct json_object *ulpd_force(struct json_object *req, uid_t uid)
+static struct json_object *ulpd_force(struct json_object *req, const struct ucred *peer)
 {
 	const char *name = ulpd_get_string(req, "name");
 	struct ulp_target *t;
@@ -547,7 +532,7 @@ static struct json_object *ulpd_force(struct json_object *req, uid_t uid)
 
 	if (!name)
 		return ulpd_reply_error(ulp_errorf(-EINVAL, "missing \"name\""), NULL);
-	ret = ulpd_known_target(req, uid, name, &t);
+	ret = ulpd_known_target(req, peer, name, &t);
 	if (ret == 0 && !t->transition)
 		ret = ulp_errorf(-EINVAL, "no transition is in progress in process %d", t->pid);
 	if (ret < 0)
@@ -561,7 +546,7 @@ static struct json_object *ulpd_force(struct json_object *req, uid_t uid)
 			     to_patched ? "patched" : "unpatched", t->pid);
 }
 
-static struct json_object *ulpd_threads(struct json_object *req, uid_t uid)
+static struct json_object *ulpd_threads(struct json_object *req, const struct ucred *peer)
 {
 	struct json_object *r, *threads = json_object_new_array(), *tr = NULL;
 	struct ulp_thread_info *ti = NULL;
@@ -569,7 +554,7 @@ static struct json_object *ulpd_threads(struct json_object *req, uid_t uid)
 	bool patched_now = false;
 	size_t nr = 0;
 	pid_t pid;
-	int ret = ulpd_get_pid(req, uid, &pid);
+	int ret = ulpd_get_pid(req, peer, &pid);
 
 	if (ret == 0)
 		ret = ulpd_target_get(pid, &t);
@@ -679,7 +664,7 @@ static struct json_object *ulpd_target_json(struct ulp_target *t)
 	return jt;
 }
 
-static struct json_object *ulpd_status(struct json_object *req, uid_t uid)
+static struct json_object *ulpd_status(struct json_object *req, const struct ucred *peer)
 {
 	struct json_object *r, *procs = json_object_new_array();
 	int64_t v;
@@ -688,7 +673,7 @@ static struct json_object *ulpd_status(struct json_object *req, uid_t uid)
 	if (ulpd_get_int(req, "pid", &v) == 0) {
 		struct ulp_target *t;
 		pid_t pid;
-		int ret = ulpd_get_pid(req, uid, &pid);
+		int ret = ulpd_get_pid(req, peer, &pid);
 
 		if (ret == 0 && !ulpd_target_lookup(pid) && kill(pid, 0) < 0 && errno == ESRCH)
 			ret = ulp_errorf(-ESRCH, "no such process: %d", pid);
@@ -703,7 +688,7 @@ static struct json_object *ulpd_status(struct json_object *req, uid_t uid)
 		for (size_t i = 0; i < ulpd_nr_targets; i++) {
 			struct ulp_target *t = ulpd_targets[i];
 
-			if (!t->nr_patches || ulpd_authorize(t->pid, uid) < 0)
+			if (!t->nr_patches || !ulpd_may_see(t->pid, peer))
 				continue;
 			json_object_array_add(procs, ulpd_target_json(t));
 		}
@@ -713,13 +698,13 @@ static struct json_object *ulpd_status(struct json_object *req, uid_t uid)
 	return r;
 }
 
-static struct json_object *ulpd_log(struct json_object *req, uid_t uid)
+static struct json_object *ulpd_log(struct json_object *req, const struct ucred *peer)
 {
 	struct json_object *r, *lines = json_object_new_array();
 	struct ulp_target *t;
 	int64_t from;
 	pid_t pid;
-	int ret = ulpd_get_pid(req, uid, &pid);
+	int ret = ulpd_get_pid(req, peer, &pid);
 
 	if (ret == 0)
 		ret = ulpd_target_get(pid, &t);
@@ -742,24 +727,27 @@ static struct json_object *ulpd_log(struct json_object *req, uid_t uid)
 struct json_object *ulpd_handle_request(struct json_object *req, uid_t uid, int fd)
 {
 	const char *cmd = ulpd_get_string(req, "cmd");
+	struct ucred peer;
 
 	ulp_error_clear();
+	/* server.c passes the uid; the rule needs the gid and pid of the same SO_PEERCRED */
+	ulpd_peer_creds(fd, uid, &peer);
 	if (!cmd)
 		return ulpd_reply_error(ulp_errorf(-EINVAL, "malformed request: missing \"cmd\""),
 					NULL);
 	if (strcmp(cmd, "apply") == 0)
-		return ulpd_apply(req, uid, false, fd);
+		return ulpd_apply(req, &peer, false, fd);
 	if (strcmp(cmd, "check") == 0)
-		return ulpd_apply(req, uid, true, fd);
+		return ulpd_apply(req, &peer, true, fd);
 	if (strcmp(cmd, "revert") == 0)
-		return ulpd_revert(req, uid, fd);
+		return ulpd_revert(req, &peer, fd);
 	if (strcmp(cmd, "force") == 0)
-		return ulpd_force(req, uid);
+		return ulpd_force(req, &peer);
 	if (strcmp(cmd, "threads") == 0)
-		return ulpd_threads(req, uid);
+		return ulpd_threads(req, &peer);
 	if (strcmp(cmd, "status") == 0)
-		return ulpd_status(req, uid);
+		return ulpd_status(req, &peer);
 	if (strcmp(cmd, "log") == 0)
-		return ulpd_log(req, uid);
+		return ulpd_log(req, &peer);
 	return ulpd_reply_error(ulp_errorf(-EINVAL, "unknown command '%s'", cmd), NULL);
 }
