@@ -123,16 +123,19 @@ stack_is
 snapshot_target k after_stack klp_hot_func klp_main_func
 assert_same_code k orig after_stack
 
-step "atomic replace: every earlier patch's functions back to the original"
+step "atomic replace of three patches: every function back to the original"
 ulpctl_ok apply "$HOT" -p "$pid"
 ulpctl_ok apply "$HOT2" -p "$pid"
-hot_is 2001
+ulpctl_ok apply "$HOT_OLD" -p "$pid"
+hot_is 5002
+stack_is klp_hot klp_hot2 klp_hot_old
 ulpctl_ok apply "$HOT_REPLACE" -p "$pid"
 hot_is 2
 expect_reply k "call main" "main=main:replaced"
 stack_is klp_hot_replace
 loaded "$HOT" no
 loaded "$HOT2" no
+loaded "$HOT_OLD" no
 loaded "$HOT_REPLACE" yes
 # the replaced patches are gone: nothing to revert
 expect_fail revert klp_hot -p "$pid" "patch 'klp_hot' is not applied to process $pid"
@@ -148,6 +151,7 @@ expect_fail revert klp_hot -p "$pid" "patch 'klp_hot' is not applied to process 
 	reverted klp_hot2
 	applied klp_hot
 	applied klp_hot2
+	applied klp_hot_old
 	applied klp_hot_replace
 } | check_log k
 
