@@ -3,14 +3,22 @@
 #define ULPD_DAEMON_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct ulpd_config {
 	const char *socket_path;
+	/* by --socket or $ULP_SOCKET: a socket passed by systemd must be that one */
+	bool socket_path_given;
 	const char *state_dir;
 };
 
-/* Serve the control socket until SIGTERM/SIGINT.  Returns an exit status. */
+/*
+ * Serve the control socket until SIGTERM/SIGINT: the one systemd passes
+ * (socket activation; left in place at exit), else one of its own at
+ * cfg->socket_path (removed at exit).  Tells systemd when it is ready
+ * (sd_notify READY=1).  Returns an exit status.
+ */
 int ulpd_serve(const struct ulpd_config *cfg);
 
 /*

@@ -8,6 +8,7 @@
 
 #include "daemon.h"
 #include "inject.h"
+#include "journal.h"
 
 #define ULPD_DEFAULT_SOCKET "/run/ulp/ulpd.sock"
 #define ULPD_DEFAULT_STATE_DIR "/var/lib/ulp"
@@ -19,7 +20,8 @@ static void ulpd_usage(FILE *out)
 		"\n"
 		"Live patching daemon: serves ulpctl requests on a unix socket, in the foreground.\n"
 		"\n"
-		"  -s, --socket PATH     control socket (default $ULP_SOCKET or %s)\n"
+		"  -s, --socket PATH     control socket (default $ULP_SOCKET or %s;\n"
+		"                        under socket activation, the one systemd passes)\n"
 		"  -d, --state-dir DIR   patch store (default %s)\n"
 		"  -r, --runtime PATH    libulp-rt.so to inject (default $ULP_RUNTIME or %s)\n"
 		"  -h, --help            show this help\n"
@@ -69,10 +71,14 @@ int main(int argc, char **argv)
 	const char *runtime = getenv("ULP_RUNTIME");
 	int c;
 
+	cfg.socket_path_given = getenv("ULP_SOCKET") != NULL;
+	ulpd_log_init();
+
 	while ((c = getopt_long(argc, argv, "s:d:r:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			cfg.socket_path = optarg;
+			cfg.socket_path_given = true;
 			break;
 		case 'd':
 			cfg.state_dir = optarg;
@@ -100,7 +106,7 @@ int main(int argc, char **argv)
 		char *real = realpath(runtime, NULL);
 
 		if (!real) {
-			fprintf(stderr, "ulpd: runtime %s: %m\n", runtime);
+			ulpd_log(LOG_ERR, "runtime-error", 0, NULL, "runtime %s: %m", runtime);
 			return 1;
 		}
 		ulp_runtime_set_path(real);

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "daemon.h"
+#include "journal.h"
 #include "engine.h"
 #include "error.h"
 #include "dlhook.h"
@@ -385,8 +386,10 @@ int ulpd_tick(void)
 		if (ulp_transition_work(t, ULPD_RETRY_BUDGET_MS, NULL) < 0 && ulp_target_alive(t) &&
 		    t->transition && now - t->transition->warned_us > 60000000u) {
 			t->transition->warned_us = now;
-			fprintf(stderr, "ulpd: process %d: transition attempt failed: %s\n", t->pid,
-				ulp_last_error());
+			ulpd_log(LOG_WARNING, "transition-retry-failed", t->pid,
+				 t->transition->ap->info->name,
+				 "process %d: transition attempt failed: %s", t->pid,
+				 ulp_last_error());
 		}
 		ulpd_schedule(t);
 		now = ulp_now_us();
@@ -664,7 +667,7 @@ static struct json_object *ulpd_target_json(struct ulp_target *t)
 	return jt;
 }
 
-static struct json_object *ulpd_status(struct json_object *req, const struct ucred *peer)
+static struct json_object *ulpd_status_request(struct json_object *req, const struct ucred *peer)
 {
 	struct json_object *r, *procs = json_object_new_array();
 	int64_t v;
@@ -698,7 +701,7 @@ static struct json_object *ulpd_status(struct json_object *req, const struct ucr
 	return r;
 }
 
-static struct json_object *ulpd_log(struct json_object *req, const struct ucred *peer)
+static struct json_object *ulpd_log_request(struct json_object *req, const struct ucred *peer)
 {
 	struct json_object *r, *lines = json_object_new_array();
 	struct ulp_target *t;
@@ -746,8 +749,8 @@ struct json_object *ulpd_handle_request(struct json_object *req, uid_t uid, int 
 	if (strcmp(cmd, "threads") == 0)
 		return ulpd_threads(req, &peer);
 	if (strcmp(cmd, "status") == 0)
-		return ulpd_status(req, &peer);
+		return ulpd_status_request(req, &peer);
 	if (strcmp(cmd, "log") == 0)
-		return ulpd_log(req, &peer);
+		return ulpd_log_request(req, &peer);
 	return ulpd_reply_error(ulp_errorf(-EINVAL, "unknown command '%s'", cmd), NULL);
 }

@@ -4,15 +4,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "journal.h"
 
 #define ULPD_REQUEST_MAX (1 << 20)
 #define ULPD_READ_TIMEOUT_MS 5000
@@ -40,38 +43,101 @@ static int ulpd_mkdir_parent(const char *path)
 	return 0;
 }
 
+/* ulpd's own socket at path (no socket activation): the listening fd or -errno. */
 static int ulpd_listen(const char *path)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd, probe;
+	int fd, probe, ret;
 
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		fprintf(stderr, "ulpd: socket path too long: %s\n", path);
-		return -1;
+		ulpd_log(LOG_ERR, "socket-error", 0, NULL, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
 	}
 	strcpy(addr.sun_path, path);
-	if (ulpd_mkdir_parent(path) < 0) {
-		fprintf(stderr, "ulpd: cannot create the directory of %s: %m\n", path);
-		return -1;
+	ret = ulpd_mkdir_parent(path);
+	if (ret < 0) {
+		ulpd_log(LOG_ERR, "socket-error", 0, NULL, "cannot create the directory of %s: %s",
+			 path, strerror(-ret));
+		return ret;
 	}
 	/* A live ulpd already there must not be stolen from. */
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-		fprintf(stderr, "ulpd: another ulpd is serving %s\n", path);
+		ulpd_log(LOG_ERR, "socket-error", 0, NULL, "another ulpd is serving %s", path);
 		close(probe);
-		return -1;
+		return -EADDRINUSE;
 	}
 	if (probe >= 0)
 		close(probe);
 	unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0) {
-		fprintf(stderr, "ulpd: cannot listen on %s: %m\n", path);
+		ret = -errno;
+		ulpd_log(LOG_ERR, "socket-error", 0, NULL, "cannot listen on %s: %s", path,
+			 strerror(-ret));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return ret;
 	}
 	return fd;
+}
+
+/*
+ * The socket systemd passes when it starts ulpd for a connection (socket
+ * activation, ulpd.socket): *fd is it, or -1 when none was passed; -errno
+ * when what was passed is not a socket ulpd can serve.  When the socket
+ * path was asked for (--socket, $ULP_SOCKET), the passed socket must be
+ * bound to it: serving another one would leave ulpctl talking to nobody.
+ * Its path goes to bound (for messages).
+ */
+static int ulpd_listen_activated(const struct ulpd_config *cfg, int *fd, char *bound, size_t len)
+{
+	struct sockaddr_un addr = { 0 };
+	socklen_t alen = sizeof(addr);
+	int n, ret;
+
+	*fd = -1;
+	/* unset: a process ulpd might start must not take these for its own */
+	n = sd_listen_fds(1);
+	if (n < 0) {
+		ulpd_log(LOG_ERR, "socket-error", 0, NULL,
+			 "cannot read the sockets passed by systemd ($LISTEN_FDS): %s",
+			 strerror(-n));
+		return n;
+	}
+	if (n == 0)
+		return 0;
+	if (n > 1) {
+		ulpd_log(
+			LOG_ERR, "socket-error", 0, NULL,
+			"systemd passed %d sockets; ulpd serves exactly one (one ListenStream= in ulpd.socket)",
+			n);
+		return -EINVAL;
+	}
+	ret = sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0);
+	if (ret <= 0) {
+		ulpd_log(LOG_ERR, "socket-error", 0, NULL,
+			 "the socket passed by systemd is not a listening unix stream socket%s%s",
+			 ret < 0 ? ": " : "", ret < 0 ? strerror(-ret) : "");
+		return ret < 0 ? ret : -ENOTSOCK;
+	}
+	if (getsockname(SD_LISTEN_FDS_START, (struct sockaddr *)&addr, &alen) < 0 ||
+	    alen <= offsetof(struct sockaddr_un, sun_path))
+		addr.sun_path[0] = '\0';
+	addr.sun_path[sizeof(addr.sun_path) - 1] = '\0';
+	if (cfg->socket_path_given &&
+	    sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, cfg->socket_path, 0) <= 0) {
+		ulpd_log(
+			LOG_ERR, "socket-error", 0, NULL,
+			"the socket passed by systemd is %s, not %s as asked (--socket, $ULP_SOCKET)",
+			addr.sun_path[0] ? addr.sun_path : "unnamed", cfg->socket_path);
+		return -EINVAL;
+	}
+	/* systemd hands it over inheritable; ulpd starts nothing that should get it */
+	fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
+	snprintf(bound, len, "%s", addr.sun_path[0] ? addr.sun_path : cfg->socket_path);
+	*fd = SD_LISTEN_FDS_START;
+	return 0;
 }
 
 static char *ulpd_read_line(int fd)
@@ -171,14 +237,30 @@ static void ulpd_serve_client(int fd)
 int ulpd_serve(const struct ulpd_config *cfg)
 {
 	struct sigaction sa = { .sa_handler = ulpd_on_signal };
-	int lfd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool activated;
+	int lfd, ret;
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	lfd = ulpd_listen(cfg->socket_path);
-	if (lfd < 0)
+	ret = ulpd_listen_activated(cfg, &lfd, path, sizeof(path));
+	activated = lfd >= 0;
+	if (ret == 0 && !activated) {
+		snprintf(path, sizeof(path), "%s", cfg->socket_path);
+		ret = lfd = ulpd_listen(path);
+	}
+	if (ret < 0) {
+		/* systemctl status shows why; the journal has the whole message */
+		sd_notifyf(0, "STATUS=Cannot serve the control socket: %s\nERRNO=%d",
+			   strerror(-ret), -ret);
 		return 1;
+	}
+	ulpd_status_set_socket(path);
+	ulpd_log(LOG_INFO, "start", 0, NULL, "version %s, serving %s%s", ULP_VERSION, path,
+		 activated ? " (socket passed by systemd)" : "");
+	/* ready: connections are accepted from here on */
+	sd_notifyf(0, "READY=1\nSTATUS=Serving %s; no event yet", path);
 	while (!ulpd_stop) {
 		struct pollfd pfd[1 + 2 * ULPD_MAX_WAITING];
 		int fds[ULPD_MAX_WAITING], hooks[ULPD_MAX_WAITING], timeout = ulpd_tick(), n;
@@ -211,8 +293,15 @@ int ulpd_serve(const struct ulpd_config *cfg)
 				ulpd_serve_client(cfd);
 		}
 	}
+	sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
+	ulpd_log(LOG_INFO, "stop", 0, NULL, "stopping (serving %s)", path);
 	close(lfd);
-	unlink(cfg->socket_path);
+	/*
+	 * systemd owns a passed socket: it keeps listening on it and starts
+	 * ulpd again at the next connection, so its path must stay.
+	 */
+	if (!activated)
+		unlink(path);
 	ulpd_targets_free();
 	return 0;
 }

@@ -176,6 +176,13 @@ void ulp_target_log(struct ulp_target *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * Called with every line ulp_target_log() appends, once it is appended
+ * (NULL: nobody).  ulpd sets it to copy the event log to the journal and
+ * to its systemd status; the engine has no say in where its lines go.
+ */
+extern void (*ulp_target_log_hook)(const struct ulp_target *t, const char *line);
+
+/*
  * Apply the patch file at path: ULP_DONE when applied, ULP_PENDING when its
  * transition goes on, ULP_ALREADY when a patch of that name is applied
  * (applying a patch being reverted reverses that transition), or a negative

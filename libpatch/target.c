@@ -114,6 +114,8 @@ struct ulp_applied_patch *ulp_target_find_patch(struct ulp_target *t, const char
 	return NULL;
 }
 
+void (*ulp_target_log_hook)(const struct ulp_target *t, const char *line);
+
 void ulp_target_log(struct ulp_target *t, const char *fmt, ...)
 {
 	char **n;
@@ -133,6 +135,8 @@ void ulp_target_log(struct ulp_target *t, const char *fmt, ...)
 	}
 	t->log = n;
 	t->log[t->nr_log++] = line;
+	if (ulp_target_log_hook)
+		ulp_target_log_hook(t, line);
 }
 
 void ulp_target_remove_patch_keep(struct ulp_target *t, struct ulp_applied_patch *ap)
