@@ -112,6 +112,10 @@ struct ulp_target {
 	pid_t worker_tid;
 	bool no_sync_core; /* its kernel cannot serialise CPUs: code changes stop all */
 	int hook_fd; /* ulpd's end of the loader hook's channel (dlhook.h), -1 if none */
+	/* the worker's channel (rt_abi.h): ulpd's copy, -1 until taken; the target's fd */
+	int worker_fd;
+	int32_t worker_tfd;
+	uint64_t worker_seq; /* of the last call sent */
 	uint32_t nr_tls_refs; /* entries of ulp_rt_info.tls_refs in use */
 	/* threads switching themselves (runtime/self_switch.c); 0 if the runtime cannot */
 	uint64_t self_check_entry;

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +75,7 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 	p->own_tid = hdr.worker_tid;
 	t->tls_offset = hdr.tls_offset;
 	t->tls_init = hdr.tls_init;
+	t->worker_tfd = hdr.worker_fd;
 	t->self_check_entry = ulp_self_switch_wanted() ? hdr.self_check_entry : 0;
 	memcpy(t->self_uncounted, hdr.self_check_uncounted, sizeof(t->self_uncounted));
 	t->checks_running = hdr.checks_running;
@@ -399,6 +403,68 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	return ret;
 }
 
+/*
+ * A call through the worker's channel: nothing is stopped, so ulpd dying
+ * meanwhile leaves the target whole.  ptrace events of the other threads
+ * (new threads, signals) are handled while waiting: the call may need them.
+ */
+static int ulp_runtime_call_channel(struct ulp_target *t, struct ulp_process *p, uint64_t fn,
+				    const uint64_t *args, int nr_args, uint64_t *ret)
+{
+	struct ulp_worker_call call = { .seq = ++t->worker_seq, .fn = fn };
+	uint64_t deadline = ulp_now_us() + ULP_INJECT_CALL_TIMEOUT_MS * 1000ull;
+
+	for (int i = 0; i < nr_args && i < ULP_WORKER_ARGS; i++)
+		call.args[i] = args[i];
+	if (send(t->worker_fd, &call, sizeof(call), MSG_NOSIGNAL) != (ssize_t)sizeof(call))
+		return ulp_errorf(-errno ? -errno : -EIO,
+				  "cannot reach the ulp runtime's worker in process %d: %s", p->pid,
+				  strerror(errno));
+	while (ulp_now_us() < deadline) {
+		struct pollfd pfd = { .fd = t->worker_fd, .events = POLLIN };
+		struct ulp_worker_result res;
+		int n = poll(&pfd, 1, 2);
+
+		if (n > 0 && (pfd.revents & POLLIN)) {
+			if (recv(t->worker_fd, &res, sizeof(res), 0) != (ssize_t)sizeof(res))
+				return ulp_errorf(-EPROTO,
+						  "bad answer from the ulp runtime in process %d",
+						  p->pid);
+			if (res.seq != call.seq)
+				continue; /* a call an earlier ulpd (or a timed-out one) sent */
+			*ret = res.ret;
+			return 0;
+		}
+		if (n > 0 && (pfd.revents & (POLLHUP | POLLERR)))
+			break;
+		ulp_process_poll(p, 0);
+		if (p->exited)
+			return ulp_errorf(-ESRCH,
+					  "process %d exited during a call into the ulp runtime",
+					  p->pid);
+	}
+	return ulp_errorf(-ETIMEDOUT,
+			  "the ulp runtime's worker in process %d did not answer within %d ms",
+			  p->pid, ULP_INJECT_CALL_TIMEOUT_MS);
+}
+
+/* ulpd's copy of the worker's end of the channel, taken from the target. */
+static int ulp_worker_channel_take(struct ulp_target *t, struct ulp_process *p)
+{
+	int pidfd, fd;
+
+	if (t->worker_fd >= 0 || t->worker_tfd < 0)
+		return t->worker_fd;
+	pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, t->worker_tfd, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	t->worker_fd = fd;
+	return fd;
+}
+
 int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, const uint64_t *args,
 		     int nr_args, uint64_t *ret)
 {
@@ -406,6 +472,8 @@ int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, c
 	int rc;
 
 	ulp_trace("runtime call 0x%llx", (unsigned long long)fn);
+	if (ulp_worker_channel_take(t, p) >= 0)
+		return ulp_runtime_call_channel(t, p, fn, args, nr_args, ret);
 	if (!w || w->gone)
 		return ulp_errorf(-ESRCH,
 				  "the ulp runtime's worker thread %d is gone in process %d",

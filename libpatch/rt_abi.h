@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define ULP_RT_MAGIC 0x554c5052u /* "ULPR" */
-#define ULP_RT_ABI 7
+#define ULP_RT_ABI 8
 #define ULP_RT_SONAME "libulp-rt.so.0"
 #define ULP_RT_INFO_SYMBOL "ulp_rt_info"
 #define ULP_RT_SCRATCH_SIZE 4096
@@ -31,7 +31,12 @@ struct ulp_rt_info {
 	int32_t tls_offset; /* state byte: %fs base + tls_offset */
 	uint64_t tls_init; /* address of the state byte in the TLS init image */
 	uint32_t ready; /* set last by the constructor */
-	uint32_t pad;
+	/*
+	 * The worker's channel (see "Worker channel" below): the target's fd
+	 * of ulpd's end, which ulpd copies with pidfd_getfd().  The target
+	 * keeps it open, so a restarted ulpd takes it again.
+	 */
+	int32_t worker_fd;
 	/* remote-callable entry points (addresses in the target) */
 	uint64_t fn_load; /* void *ulp_rt_load(const char *path) */
 	uint64_t fn_unload; /* int ulp_rt_unload(void *handle) */
@@ -110,6 +115,26 @@ struct ulp_rt_info {
 	char log[ULP_RT_LOG_SIZE];
 	/* arguments and error text passed with remote calls */
 	char scratch[ULP_RT_SCRATCH_SIZE];
+};
+
+/*
+ * Worker channel (a SOCK_SEQPACKET pair): ulpd sends one ulp_worker_call,
+ * the worker runs fn(args) and answers with a ulp_worker_result of the same
+ * seq.  No thread is stopped or hijacked for it, so a ulpd that dies
+ * during a call harms nothing: the call completes, its result waits in the
+ * channel, and the next ulpd skips results of calls it did not send.
+ */
+#define ULP_WORKER_ARGS 6
+
+struct ulp_worker_call {
+	uint64_t seq;
+	uint64_t fn;
+	uint64_t args[ULP_WORKER_ARGS];
+};
+
+struct ulp_worker_result {
+	uint64_t seq;
+	uint64_t ret;
 };
 
 /*

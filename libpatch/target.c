@@ -45,6 +45,8 @@ int ulp_target_new(pid_t pid, struct ulp_target **out)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	t->pid = pid;
 	t->hook_fd = -1;
+	t->worker_fd = -1;
+	t->worker_tfd = -1;
 	t->start_time = ulp_read_start_time(pid);
 	if (!t->start_time) {
 		free(t);
@@ -90,6 +92,8 @@ void ulp_target_free(struct ulp_target *t)
 	ulp_target_end_transition(t);
 	if (t->hook_fd >= 0)
 		close(t->hook_fd);
+	if (t->worker_fd >= 0)
+		close(t->worker_fd);
 	for (size_t i = 0; i < t->nr_log; i++)
 		free(t->log[i]);
 	free(t->log);

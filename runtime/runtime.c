@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -222,8 +223,14 @@ ULP_RT_EXPORT const char *ulp_object_describe(const struct ulp_object *obj)
 	return buf;
 }
 
+typedef uint64_t (*ulp_worker_fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+
+/* The worker's end of its channel (rt_abi.h, "Worker channel"). */
+static int ulp_worker_fd = -1;
+
 static void *ulp_worker(void *arg)
 {
+	struct ulp_worker_call call;
 	sigset_t all;
 
 	(void)arg;
@@ -231,9 +238,38 @@ static void *ulp_worker(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	__atomic_store_n(&ulp_rt_info.worker_tid, (int32_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
-	for (;;)
-		pause();
+	for (;;) {
+		ssize_t n = ulp_worker_fd < 0 ? -1 : recv(ulp_worker_fd, &call, sizeof(call), 0);
+		struct ulp_worker_result res;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(call)) {
+			/* no channel (or a broken one): still a thread ulpd may call the old way */
+			if (n <= 0)
+				for (;;)
+					pause();
+			continue;
+		}
+		res.seq = call.seq;
+		res.ret = ((ulp_worker_fn)call.fn)(call.args[0], call.args[1], call.args[2],
+						   call.args[3], call.args[4], call.args[5]);
+		/* ulpd gone: the answer waits in the channel, and is skipped by the next one */
+		send(ulp_worker_fd, &res, sizeof(res), MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
 	return NULL;
+}
+
+/* The channel's pair: the worker's end, and ulpd's end in ulp_rt_info.worker_fd. */
+static void ulp_worker_channel_open(void)
+{
+	int sv[2];
+
+	ulp_rt_info.worker_fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	ulp_worker_fd = sv[0];
+	ulp_rt_info.worker_fd = sv[1];
 }
 
 static int ulp_find_tls_init(struct dl_phdr_info *info, size_t size, void *data)
@@ -287,6 +323,7 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 
 		dl_iterate_phdr(ulp_find_tls_init, (void *)(base ? base + 1 : self.dli_fname));
 	}
+	ulp_worker_channel_open();
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
