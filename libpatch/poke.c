@@ -40,6 +40,34 @@ static int ulp_sync_core(struct ulp_target *t, struct ulp_process *p)
 	return (int)ret < 0 ? 1 : 0;
 }
 
+/*
+ * The runtime's SIGTRAP guard (runtime/trap_guard.c) over the sites, so
+ * that a ulpd dying with int3s in place does not kill the threads that
+ * reach them.  Best effort: without it the change is made all the same.
+ */
+static void ulp_trap_guard(struct ulp_target *t, struct ulp_process *p,
+			   const struct ulp_poke *pokes, size_t n, bool on)
+{
+	uint64_t fn, r, arg = on;
+	uint32_t nr = n > ULP_RT_TRAP_SITES ? ULP_RT_TRAP_SITES : (uint32_t)n;
+	int ret =
+		ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_trap_guard), &fn);
+
+	for (uint32_t i = 0; on && ret == 0 && i < nr; i++) {
+		uint64_t site[2] = { pokes[i].addr, pokes[i].emulate_to };
+
+		ret = ulp_mem_write(
+			p, t->rt_info + offsetof(struct ulp_rt_info, trap_sites) + i * sizeof(site),
+			site, sizeof(site));
+	}
+	if (on && ret == 0)
+		ret = ulp_mem_write(p, t->rt_info + offsetof(struct ulp_rt_info, nr_trap_sites),
+				    &nr, sizeof(nr));
+	if (ret == 0 && fn)
+		ulp_runtime_call(t, p, fn, &arg, 1, &r);
+	ulp_error_clear();
+}
+
 /* The fallback: every thread stopped at once around the writes. */
 static int ulp_poke_stopped(struct ulp_target *t, struct ulp_process *p,
 			    const struct ulp_poke *pokes, size_t n, const struct ulp_visit *before,
@@ -92,6 +120,7 @@ int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_
 		  size_t n, const struct ulp_visit *before)
 {
 	uint8_t *orig0, *int3, *first; /* each site's first byte: before, meanwhile, after */
+	bool armed = false;
 	int ret = 0, s;
 
 	if (n == 0)
@@ -118,6 +147,8 @@ int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_
 		goto out;
 
 	p->poking = true;
+	ulp_trap_guard(t, p, pokes, n, true);
+	armed = true;
 	ret = ulp_poke_first_bytes(p, pokes, n, int3);
 	s = ret < 0 ? ret : ulp_sync_core(t, p);
 	if (s != 0) {
@@ -159,6 +190,8 @@ int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_
 	ulp_sync_core(t, p);
 	p->poking = false;
 out:
+	if (armed)
+		ulp_trap_guard(t, p, pokes, n, false);
 	free(orig0);
 	return ret;
 }

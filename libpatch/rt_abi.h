@@ -23,6 +23,8 @@
 #define ULP_RT_TLS_REFS 256
 /* most address ranges ulp_rt_load_near() reserves */
 #define ULP_RT_RESERVE_MAX 128
+/* most sites of one code change the runtime guards (trap_guard.c) */
+#define ULP_RT_TRAP_SITES 1024
 
 struct ulp_rt_info {
 	uint32_t magic;
@@ -63,6 +65,8 @@ struct ulp_rt_info {
 	uint64_t fn_hook_release;
 	/* where ld.so's _dl_debug_state() is made to jump */
 	uint64_t hook_entry;
+	/* int ulp_rt_trap_guard(int on): see trap_sites */
+	uint64_t fn_trap_guard;
 	/*
 	 * Names of the objects patches are for, each NUL-terminated, an empty
 	 * name last: only loads and unloads of these are reported to ulpd.
@@ -115,6 +119,14 @@ struct ulp_rt_info {
 	char log[ULP_RT_LOG_SIZE];
 	/* arguments and error text passed with remote calls */
 	char scratch[ULP_RT_SCRATCH_SIZE];
+	/*
+	 * A code change under way (libpatch/poke.c): each site and where a
+	 * thread trapped on its int3 goes.  With fn_trap_guard(1) the runtime
+	 * handles SIGTRAP on them itself, should ulpd die meanwhile.
+	 */
+	uint32_t nr_trap_sites;
+	uint32_t pad3;
+	uint64_t trap_sites[ULP_RT_TRAP_SITES][2];
 };
 
 /*

@@ -316,6 +316,7 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 	ulp_rt_info.fn_hook_open = (uint64_t)ulp_rt_hook_open;
 	ulp_rt_info.fn_hook_release = (uint64_t)ulp_rt_hook_release;
 	ulp_rt_info.hook_entry = (uint64_t)ulp_rt_dl_hook;
+	ulp_rt_info.fn_trap_guard = (uint64_t)ulp_rt_trap_guard;
 	ulp_rt_info.transition_patch = UINT32_MAX;
 	ulp_rt_self_switch_init();
 	if (dladdr((void *)ulp_rt_init, &self) && self.dli_fname) {
