@@ -132,7 +132,7 @@ static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct 
 {
 	struct ulp_applied_func *below, *above, *twin;
 	struct ulp_symbol sym;
-	uint8_t *code;
+	uint8_t *code = NULL;
 	size_t len;
 	int ret;
 
@@ -504,7 +504,7 @@ int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_appl
 
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
-		uint8_t slot[ULP_SLOT_SIZE], *code;
+		uint8_t slot[ULP_SLOT_SIZE], *code = NULL;
 		size_t len = fs->old_size ? fs->old_size : 16;
 
 		if (fs->slot)
