@@ -48,5 +48,7 @@ void ulpd_send_reply(int fd, struct json_object *reply);
 
 /* Forget every target and waiting client (at exit). */
 void ulpd_targets_free(void);
+/* Take over every process an earlier ulpd patched (their saved state). */
+void ulpd_adopt_all(void);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* What each control request does, and the targets ulpd remembers. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -79,6 +80,99 @@ static struct ulp_target *ulpd_target_lookup(pid_t pid)
 	return NULL;
 }
 
+static void ulpd_schedule(struct ulp_target *t);
+
+/* ulp's runtime is mapped: an earlier ulpd patched the process (or its parent). */
+static bool ulpd_has_runtime(pid_t pid)
+{
+	char path[64], line[4352];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/libulp-rt.so") != NULL;
+	fclose(f);
+	return found;
+}
+
+/*
+ * A target for pid: the one ulpd knows, else rebuilt from the state an
+ * earlier ulpd saved in the process, else a new one.
+ */
+static int ulpd_target_make(pid_t pid, struct ulp_target **out)
+{
+	int ret;
+
+	if (ulpd_has_runtime(pid)) {
+		ret = ulp_target_adopt(pid, out);
+		if (ret == 0) {
+			ulpd_log(LOG_NOTICE, "adopt", pid, NULL,
+				 "process %d: adopted with %zu patch(es)%s", pid,
+				 (*out)->nr_patches,
+				 (*out)->transition ? ", one in transition" : "");
+			ulpd_schedule(*out);
+			return 0;
+		}
+		if (ret == -EBUSY)
+			return ret; /* another ulpd's: not ours to touch */
+		if (ret != -ENOENT)
+			ulpd_log(LOG_WARNING, "adopt-failed", pid, NULL, "process %d: %s", pid,
+				 ulp_last_error());
+		ulp_error_clear();
+	}
+	return ulp_target_new(pid, out);
+}
+
+static int ulpd_target_add(struct ulp_target *t)
+{
+	struct ulp_target **n = realloc(ulpd_targets, (ulpd_nr_targets + 1) * sizeof(*n));
+
+	if (!n)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	ulpd_targets = n;
+	ulpd_targets[ulpd_nr_targets++] = t;
+	return 0;
+}
+
+void ulpd_adopt_all(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		struct ulp_target *t;
+		int ret;
+
+		if (*end || pid <= 0 || pid == getpid() || ulpd_target_lookup((pid_t)pid) ||
+		    !ulpd_has_runtime((pid_t)pid))
+			continue;
+		ret = ulp_target_adopt((pid_t)pid, &t);
+		if (ret < 0) {
+			/* another ulpd's, or never patched by one (nothing saved) */
+			if (ret != -EBUSY && ret != -ENOENT)
+				ulpd_log(LOG_WARNING, "adopt-failed", (pid_t)pid, NULL,
+					 "process %ld: %s", pid, ulp_last_error());
+			ulp_error_clear();
+			continue;
+		}
+		ulpd_log(LOG_NOTICE, "adopt", (pid_t)pid, NULL,
+			 "process %ld: adopted with %zu patch(es)%s", pid, t->nr_patches,
+			 t->transition ? ", one in transition" : "");
+		ulpd_schedule(t);
+		if (ulpd_target_add(t) < 0)
+			ulp_target_free(t);
+	}
+	closedir(d);
+}
+
 static int ulpd_target_get(pid_t pid, struct ulp_target **out)
 {
 	struct ulp_target *t, **n;
@@ -90,7 +184,7 @@ static int ulpd_target_get(pid_t pid, struct ulp_target **out)
 		*out = t;
 		return 0;
 	}
-	ret = ulp_target_new(pid, &t);
+	ret = ulpd_target_make(pid, &t);
 	if (ret < 0)
 		return ret;
 	n = realloc(ulpd_targets, (ulpd_nr_targets + 1) * sizeof(*n));

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "recovery.h"
 #include "journal.h"
 
 #define ULPD_REQUEST_MAX (1 << 20)
@@ -259,6 +260,9 @@ int ulpd_serve(const struct ulpd_config *cfg)
 	ulpd_status_set_socket(path);
 	ulpd_log(LOG_INFO, "start", 0, NULL, "version %s, serving %s%s", ULP_VERSION, path,
 		 activated ? " (socket passed by systemd)" : "");
+	/* what an earlier ulpd of this socket left in processes: taken over before serving */
+	ulp_recovery_set_owner(path);
+	ulpd_adopt_all();
 	/* ready: connections are accepted from here on */
 	sd_notifyf(0, "READY=1\nSTATUS=Serving %s; no event yet", path);
 	while (!ulpd_stop) {

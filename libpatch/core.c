@@ -23,7 +23,10 @@
 #include "memory.h"
 #include "patch.h"
 #include "process.h"
+#include "placement.h"
+#include "poke.h"
 #include "procfs.h"
+#include "recovery.h"
 #include "replace.h"
 #include "state.h"
 #include "symbols.h"
@@ -68,6 +71,9 @@ static void ulp_session_close(struct ulp_session *s)
 	ulp_trace("detach");
 	ulp_unwinder_destroy(s->unw);
 	ulp_runtime_drain_log(s->t, s->p);
+	/* the process holds ulpd's view of it, for a ulpd restarted after a crash */
+	if (!s->t->adopting && ulp_recovery_save(s->t, s->p) < 0)
+		ulp_error_clear();
 	ulp_process_detach(s->p);
 	if (s->stats && s->p->longest_stop_us > s->stats->longest_stop_us)
 		s->stats->longest_stop_us = s->p->longest_stop_us;
@@ -124,6 +130,9 @@ static int ulp_transition_begin(struct ulp_session *s, struct ulp_applied_patch 
 	if (ret == 0)
 		ret = ulp_self_switch_publish(s->t, s->p);
 	if (ret == 0)
+		ulp_recovery_step(s->t, s->p, patching ? "apply" : "revert", ap->info->name,
+				  "begin");
+	if (ret == 0)
 		ret = ulp_entries_poke(s->t, s->p, ap, entries);
 	if (ret < 0) {
 		ulp_mem_write(s->p, s->t->tls_init, &prev, 1);
@@ -136,39 +145,30 @@ static int ulp_transition_begin(struct ulp_session *s, struct ulp_applied_patch 
 	ap->in_transition = true;
 	pt->start_us = ulp_now_us(); /* from here threads can reach the new code */
 	ulp_registry_publish(s->t, s->p, ap);
+	ulp_recovery_step(s->t, s->p, patching ? "apply" : "revert", ap->info->name, "started");
 	return 0;
 }
 
 /*
- * Every thread has switched: entries go to their final place, then the
- * post callbacks, as the kernel's klp_complete_transition().
+ * The end of a completed transition: post callbacks (the first `done`
+ * loaded objects' already ran: a restarted ulpd finishing the job), then
+ * a patch that was reverted leaves.  Each step is saved in the process.
  */
-static int ulp_transition_complete(struct ulp_session *s)
+static int ulp_transition_finish(struct ulp_session *s, struct ulp_applied_patch *ap, bool patching,
+				 unsigned done)
 {
 	struct ulp_target *t = s->t;
-	struct ulp_pending_transition *pt = t->transition;
-	struct ulp_applied_patch *ap = pt->ap;
-	bool patching = pt->patching;
 	const char *name = ap->info->name;
-	int ret;
+	unsigned n = 0;
 
-	ulp_target_log(t, "ulp: '%s': completing %s transition", name, ulp_direction(patching));
-	/* unpatching: where ap's version ran, the version under it (or the original) */
-	ret = ulp_entries_poke(t, s->p, ap, patching ? ULP_ENTRY_STEADY : ULP_ENTRY_BELOW);
-	/* under a newer version: that one's slot skips ap's from now on */
-	if (ret == 0 && !patching)
-		ret = ulp_stack_bridge(s->p, ap);
-	if (ret < 0)
-		return ret; /* still pending: the next attempt completes it */
-	ap->entries = patching ? ULP_ENTRY_STEADY : ULP_ENTRY_BELOW;
-	ap->in_transition = false;
-	t->last_transition_us = ulp_now_us() - pt->start_us;
-	ulp_target_end_transition(t);
-	ulp_self_switch_publish(t, s->p);
 	if (patching) {
-		for (size_t o = 0; o < ap->nr_objs; o++)
-			if (ap->objs[o].loaded)
-				ulp_callback_post_patch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+		for (size_t o = 0; o < ap->nr_objs; o++) {
+			if (!ap->objs[o].loaded || n++ < done)
+				continue;
+			ulp_callback_post_patch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+			t->op.post_done = n;
+			ulp_recovery_step(t, s->p, "complete", name, "post-patch");
+		}
 		ulp_target_log(t, "ulp: '%s': patching complete", name);
 		/*
 		 * The replaced patches stayed in the registry so far: post_patch
@@ -180,14 +180,20 @@ static int ulp_transition_complete(struct ulp_session *s)
 			ulp_dlhook_watch(t, s->p);
 		}
 		ulp_registry_publish(t, s->p, NULL);
+		ulp_recovery_step(t, s->p, NULL, NULL, NULL);
 		return ULP_DONE;
 	}
 	ap->enabled = false;
 	for (size_t o = 0; o < ap->nr_objs; o++)
 		ap->objs[o].patched = false;
-	for (size_t o = 0; o < ap->nr_objs; o++)
-		if (ap->objs[o].loaded)
-			ulp_callback_post_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+	for (size_t o = 0; o < ap->nr_objs; o++) {
+		if (!ap->objs[o].loaded || n++ < done)
+			continue;
+		ulp_callback_post_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+		t->op.post_done = n;
+		ulp_recovery_step(t, s->p, "complete", name, "post-unpatch");
+	}
+	ulp_recovery_step(t, s->p, "complete", name, "unload");
 	/*
 	 * Never unmap code a thread may still run: after a force (as the
 	 * kernel keeps a forced livepatch module) or with a thread still in a
@@ -206,7 +212,41 @@ static int ulp_transition_complete(struct ulp_session *s)
 	ulp_target_remove_patch(t, ap);
 	ulp_dlhook_watch(t, s->p);
 	ulp_registry_publish(t, s->p, NULL);
+	ulp_recovery_step(t, s->p, NULL, NULL, NULL);
 	return ULP_DONE;
+}
+
+/*
+ * Every thread has switched: entries go to their final place, then the
+ * post callbacks, as the kernel's klp_complete_transition().
+ */
+static int ulp_transition_complete(struct ulp_session *s)
+{
+	struct ulp_target *t = s->t;
+	struct ulp_pending_transition *pt = t->transition;
+	struct ulp_applied_patch *ap = pt->ap;
+	bool patching = pt->patching;
+	const char *name = ap->info->name;
+	int ret;
+
+	ulp_recovery_step(t, s->p, "complete", name,
+			  patching ? "patched-entries" : "unpatched-entries");
+	ulp_target_log(t, "ulp: '%s': completing %s transition", name, ulp_direction(patching));
+	/* unpatching: where ap's version ran, the version under it (or the original) */
+	ret = ulp_entries_poke(t, s->p, ap, patching ? ULP_ENTRY_STEADY : ULP_ENTRY_BELOW);
+	/* under a newer version: that one's slot skips ap's from now on */
+	if (ret == 0 && !patching)
+		ret = ulp_stack_bridge(s->p, ap);
+	if (ret < 0)
+		return ret; /* still pending: the next attempt completes it */
+	ap->entries = patching ? ULP_ENTRY_STEADY : ULP_ENTRY_BELOW;
+	ap->in_transition = false;
+	t->last_transition_us = ulp_now_us() - pt->start_us;
+	ulp_target_end_transition(t);
+	ulp_self_switch_publish(t, s->p);
+	t->op.post_done = 0;
+	ulp_recovery_step(t, s->p, "complete", name, patching ? "post-patch" : "post-unpatch");
+	return ulp_transition_finish(s, ap, patching, 0);
 }
 
 /* Check threads for up to budget_ms; complete the transition if all switched. */
@@ -234,6 +274,7 @@ static int ulp_transition_attempt(struct ulp_session *s, int budget_ms)
 	ulp_trace("attempt");
 	ret = ulp_transition_run(&tr, budget_ms);
 	ulp_trace("attempt done: %d", ret);
+	ulp_fault_point("attempt");
 	pt->attempts++;
 	free(busy);
 	if (ret == 1)
@@ -341,6 +382,8 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 	int ret;
 
 	ret = ulp_runtime_ensure(t, s->p, syms);
+	/* from here the process holds ap in ulpd's saved view: a crash undoes it */
+	t->applying = ap;
 	if (ret == 0 && ulp_dlhook_ensure(t, s->p, *syms) < 0) {
 		/* the patch still applies to what is loaded now */
 		ulp_target_log(t, "ulp: objects loaded later are not patched: %s",
@@ -350,17 +393,23 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 	if (ret == 0)
 		ret = ulp_load_into_target(t, s->p, ap, path);
 	if (ret == 0)
+		ulp_recovery_step(t, s->p, "apply", name, "load");
+	if (ret == 0)
 		ret = ulp_symrefs_write(t, s->p, ap);
 	if (ret == 0)
 		ret = ulp_transition_next_gen(t, s->p, &ap->gen);
 	if (ret == 0)
 		ret = ulp_build_slots(t, s->p, ap);
+	if (ret == 0)
+		ulp_recovery_step(t, s->p, "apply", name, "slots");
 	if (ret < 0) {
 		ret = ulp_session_error(s, ret);
 		if (!s->p->exited) {
 			ulp_release_slots(t, s->p, ap);
 			ulp_unload_from_target(t, s->p, ap);
 		}
+		t->applying = NULL;
+		ulp_recovery_step(t, s->p, NULL, NULL, NULL);
 		ulp_applied_patch_destroy(ap);
 		return ret;
 	}
@@ -385,6 +434,8 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 				       os->name);
 			ulp_patch_cancel(s, ap);
 			ulp_registry_publish(t, s->p, NULL);
+			t->applying = NULL;
+			ulp_recovery_step(t, s->p, NULL, NULL, NULL);
 			/* before ap goes: it owns the names */
 			ret = ulp_errorf(
 				ret, "patch '%s': pre-patch callback failed for object '%s': %s",
@@ -392,8 +443,11 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 			ulp_applied_patch_destroy(ap);
 			return ret;
 		}
+		ulp_recovery_step(t, s->p, "apply", name, "pre-patch");
 	}
 	ret = ulp_target_add_patch(t, ap);
+	if (ret == 0)
+		t->applying = NULL;
 	if (ret == 0)
 		ret = ulp_dlhook_watch(t, s->p);
 	if (ret == 0)
@@ -403,10 +457,12 @@ static int ulp_patch_enable(struct ulp_session *s, struct ulp_applied_patch *ap,
 	if (ret < 0) {
 		ret = ulp_session_error(s, ret);
 		ulp_target_remove_patch_keep(t, ap);
+		t->applying = NULL;
 		if (!s->p->exited) {
 			ulp_patch_cancel(s, ap);
 			ulp_registry_publish(t, s->p, NULL);
 		}
+		ulp_recovery_step(t, s->p, NULL, NULL, NULL);
 		ulp_applied_patch_destroy(ap);
 		return ret;
 	}
@@ -562,6 +618,7 @@ int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transiti
 				if (ap->objs[o].loaded && ap->objs[o].patched)
 					ulp_callback_pre_unpatch(&s.cb, ap, &ap->objs[o],
 								 ULP_OBJECT_LIVE);
+			ulp_recovery_step(t, s.p, "revert", name, "pre-unpatch");
 			ret = ulp_transition_begin(&s, ap, false, gen, ULP_ENTRY_UNPATCHING);
 		}
 		if (ret == 0) {
@@ -836,4 +893,146 @@ void ulp_objects_going(struct ulp_target *t, const struct ulp_hook_event *ev)
 	if (t->transition)
 		ulp_self_switch_publish(t, s.p);
 	ulp_session_close(&s);
+}
+
+/* Is the object ulpd loaded at bias still mapped in the process? */
+static bool ulp_mapped_at(pid_t pid, uint64_t bias)
+{
+	struct ulp_map_area *maps;
+	bool found = false;
+	size_t n;
+
+	if (ulp_proc_maps_read(pid, &maps, &n) < 0)
+		return true; /* cannot tell: never unload twice */
+	for (size_t i = 0; i < n && !found; i++)
+		found = maps[i].start == bias;
+	free(maps);
+	return found;
+}
+
+/*
+ * What a ulpd that died was in the middle of: an apply before its
+ * transition began is undone (as a cancelled one); the end of a transition
+ * is finished; a revert whose pre_unpatch callbacks ran goes on.  A
+ * transition under way simply goes on (ulpd retries it).
+ */
+static int ulp_adopt_operation(struct ulp_session *s)
+{
+	struct ulp_target *t = s->t;
+	struct ulp_operation *op = &t->op;
+	struct ulp_applied_patch *ap;
+	unsigned char gen;
+	int ret = 0;
+
+	if (t->applying) {
+		ap = t->applying;
+		t->applying = NULL;
+		ulp_patch_cancel(s, ap);
+		ulp_registry_publish(t, s->p, NULL);
+		ulp_applied_patch_destroy(ap);
+		return 0;
+	}
+	if (t->transition || !op->kind[0])
+		return 0;
+	ap = ulp_target_find_patch(t, op->patch);
+	if (!ap)
+		return 0;
+	if (strcmp(op->kind, "complete") == 0 && strcmp(op->step, "unload") == 0) {
+		/* slots whose release may have begun are left mapped: never free twice */
+		if (!ap->forced && ap->handle && ulp_mapped_at(t->pid, ap->bias))
+			ulp_unload_from_target(t, s->p, ap);
+		ulp_target_log(t, "ulp: '%s': unpatching complete", ap->info->name);
+		ulp_target_remove_patch(t, ap);
+		ulp_registry_publish(t, s->p, NULL);
+		return 0;
+	}
+	if (strcmp(op->kind, "complete") == 0)
+		return ulp_transition_finish(s, ap, strstr(op->step, "unpatch") == NULL,
+					     op->post_done);
+	if (strcmp(op->kind, "revert") == 0 && strcmp(op->step, "pre-unpatch") == 0) {
+		ret = ulp_transition_next_gen(t, s->p, &gen);
+		if (ret == 0)
+			ret = ulp_unpatch_dispatch_write(t, s->p, ap, gen);
+		if (ret == 0)
+			ret = ulp_transition_begin(s, ap, false, gen, ULP_ENTRY_UNPATCHING);
+		if (ret == 0)
+			ulp_target_log(t, "ulp: '%s': starting unpatching transition",
+				       ap->info->name);
+	}
+	return ret;
+}
+
+int ulp_target_adopt(pid_t pid, struct ulp_target **out)
+{
+	struct ulp_symbols *syms = NULL;
+	struct ulp_target *t;
+	struct ulp_session s;
+	int ret = ulp_target_new(pid, &t);
+
+	if (ret < 0)
+		return ret;
+	t->adopting = true;
+	/* whose it is, read without attaching: never disturb another ulpd's process */
+	ret = ulp_symbols_open(pid, &syms);
+	if (ret == 0)
+		ret = ulp_recovery_peek(t, syms);
+	if (ret == 0)
+		ret = ulp_session_open(t, NULL, &s);
+	if (ret < 0) {
+		ulp_symbols_close(syms);
+		ulp_target_free(t);
+		return ret;
+	}
+	ret = ulp_runtime_find(t, s.p, syms);
+	if (ret == 0)
+		ret = ulp_recovery_load(t, s.p);
+	if (ret == 0)
+		t->adopting = false;
+	/* int3s of a change cut short where the jump's rest is written (the loader hook's) */
+	if (ret == 0)
+		ulp_trap_sites_repair(t, s.p);
+	if (ret == 0) {
+		/*
+		 * Entries as the saved view says: an int3 left by a change ulpd
+		 * did not finish, or a batch half written, is made whole.
+		 */
+		for (size_t i = 0; i < t->nr_patches && ret == 0; i++) {
+			struct ulp_applied_patch *ap = t->patches[i];
+			enum ulp_entry_to want = (enum ulp_entry_to)ap->entries;
+
+			if (t->transition && t->transition->ap == ap &&
+			    strcmp(t->op.step, "begin") == 0)
+				want = t->transition->patching ? ULP_ENTRY_PATCHING
+							       : ULP_ENTRY_UNPATCHING;
+			if (!ulp_entries_are(s.p, ap, want))
+				ret = ulp_entries_poke(t, s.p, ap, want);
+			if (ret == 0)
+				ap->entries = (unsigned char)want;
+			if (ret == 0 && t->transition && t->transition->ap == ap)
+				ap->in_transition = true;
+		}
+	}
+	/* nothing left for the runtime's SIGTRAP guard to stand in for */
+	if (ret == 0 && ulp_trap_sites_repair(t, s.p) == 0)
+		ulp_trap_guard_off(t, s.p);
+	if (ret == 0 && t->transition)
+		ret = ulp_self_switch_publish(t, s.p);
+	if (ret == 0)
+		ret = ulp_adopt_operation(&s);
+	if (ret == 0 && t->nr_patches && ulp_dlhook_ensure(t, s.p, syms) == 0)
+		ulp_dlhook_watch(t, s.p);
+	if (ret == 0)
+		ulp_error_clear();
+	if (!t->transition)
+		memset(&t->op, 0, sizeof(t->op));
+	ulp_registry_publish(t, s.p, t->transition ? t->transition->ap : NULL);
+	ulp_symbols_close(syms);
+	ulp_session_close(&s);
+	if (ret < 0) {
+		ret = ulp_error_prefix(ret, "cannot adopt process %d", pid);
+		ulp_target_free(t);
+		return ret;
+	}
+	*out = t;
+	return 0;
 }

@@ -92,6 +92,18 @@ int ulp_dlhook_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 	k.addr = state_fn.addr;
 	k.emulate_to = entry;
 	k.len = ulp_encode_jmp(k.addr, entry, k.bytes);
+	/*
+	 * An int3 a ulpd that died while writing the jump left: the jump
+	 * with its first byte missing, or the 'ret' still to be replaced.
+	 */
+	if (code[0] == 0xcc && memcmp(code + 1, k.bytes + 1, k.len - 1) == 0) {
+		ret = ulp_mem_write(p, k.addr, k.bytes, 1);
+		code[0] = k.bytes[0];
+	} else if (code[0] == 0xcc && ulp_is_padding(code + 1, k.len - 1)) {
+		code[0] = 0xc3;
+	}
+	if (ret < 0)
+		return ret;
 	/* already in place: a runtime a previous ulpd hooked */
 	if (memcmp(code, k.bytes, k.len) != 0 &&
 	    (code[0] != 0xc3 || !ulp_is_padding(code + 1, k.len - 1)))

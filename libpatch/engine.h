@@ -125,6 +125,20 @@ struct ulp_target {
 	struct ulp_applied_patch **patches; /* in apply order: stack order */
 	size_t nr_patches;
 	struct ulp_pending_transition *transition; /* NULL when none is in progress */
+	/* the patch being applied until it joins patches (saved too: recovery.c) */
+	struct ulp_applied_patch *applying;
+	/*
+	 * The operation under way, saved in the target with the rest
+	 * (recovery.c), so that a restarted ulpd knows what to finish or undo.
+	 */
+	struct ulp_operation {
+		char kind[16]; /* "", "apply", "revert", "complete" */
+		char patch[256];
+		char step[32];
+		unsigned post_done; /* objects whose post callback ran (complete) */
+	} op;
+	uint64_t saved_seq;
+	bool adopting; /* its saved state is not loaded yet: nothing to save over it */
 	/* how long the last transition took, from its start to its completion */
 	uint64_t last_transition_us;
 	/* event log: lines, oldest first */
@@ -235,6 +249,14 @@ void ulp_target_end_transition(struct ulp_target *t);
 
 /* Remove from the target's list without freeing. */
 void ulp_target_remove_patch_keep(struct ulp_target *t, struct ulp_applied_patch *ap);
+
+/*
+ * A process an earlier ulpd patched (or the child of one): its patches,
+ * transition and operation under way rebuilt from the state saved in it
+ * (recovery.h); an apply cut short is undone, the end of a transition
+ * finished.  -ENOENT if no runtime or saved state is there.
+ */
+int ulp_target_adopt(pid_t pid, struct ulp_target **out);
 
 /* Validate a patch file alone (no target). */
 int ulp_patch_check_file(const char *path, struct ulp_patch_info **out);

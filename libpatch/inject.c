@@ -85,7 +85,7 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 }
 
 /* The runtime already there (loaded by an earlier ulpd)? */
-static int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
+int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
 {
 	struct ulp_symbol sym;
 	int ret;
@@ -426,10 +426,13 @@ static int ulp_runtime_call_channel(struct ulp_target *t, struct ulp_process *p,
 		int n = poll(&pfd, 1, 2);
 
 		if (n > 0 && (pfd.revents & POLLIN)) {
-			if (recv(t->worker_fd, &res, sizeof(res), 0) != (ssize_t)sizeof(res))
-				return ulp_errorf(-EPROTO,
-						  "bad answer from the ulp runtime in process %d",
-						  p->pid);
+			ssize_t got = recv(t->worker_fd, &res, sizeof(res), 0);
+
+			if (got != (ssize_t)sizeof(res))
+				return ulp_errorf(
+					-EPROTO,
+					"bad answer from the ulp runtime in process %d (%zd bytes: %s)",
+					p->pid, got, got < 0 ? strerror(errno) : "short");
 			if (res.seq != call.seq)
 				continue; /* a call an earlier ulpd (or a timed-out one) sent */
 			*ret = res.ret;

@@ -28,6 +28,8 @@ const char *ulp_runtime_path(void);
  */
 int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols **syms);
 
+/* The runtime an earlier ulpd loaded: t->rt_info & co. filled, or -ENOENT. */
+int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms);
 /* Call fn(args...) on the runtime's worker thread. */
 int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, const uint64_t *args,
 		     int nr_args, uint64_t *ret);

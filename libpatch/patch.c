@@ -122,6 +122,29 @@ static int ulp_func_code_read(struct ulp_process *p, const struct ulp_applied_fu
 	return 0;
 }
 
+int ulp_func_prologue_rebuild(struct ulp_process *p, struct ulp_applied_func *fs, uint64_t poff,
+			      const uint8_t *orig, size_t orig_len)
+{
+	size_t len = fs->old_size ? fs->old_size : 16;
+	uint8_t *code;
+	int ret;
+
+	if (len > ULP_CODE_READ_MAX)
+		len = ULP_CODE_READ_MAX;
+	code = malloc(len);
+	if (!code)
+		return ulp_errorf(-ENOMEM, "out of memory");
+	ret = ulp_mem_read(p, fs->old_addr, code, len);
+	if (ret == 0 && poff + orig_len <= len)
+		memcpy(code + poff, orig, orig_len);
+	if (ret == 0)
+		ret = ulp_prologue_build(code, len, fs->old_addr,
+					 fs->slot ? fs->slot + ULP_SLOT_TRAMP_OFF : fs->old_addr,
+					 &fs->prologue);
+	free(code);
+	return ret;
+}
+
 /*
  * Resolve and check one function of ap.  1 (nothing prepared) for a no-op
  * of a function ap replaces itself (under another name or sympos).
@@ -634,6 +657,24 @@ static int ulp_entry_pokes(struct ulp_applied_patch *ap, enum ulp_entry_to to,
 	*out = pk;
 	*nr = n;
 	return 0;
+}
+
+bool ulp_entries_are(struct ulp_process *p, struct ulp_applied_patch *ap, enum ulp_entry_to to)
+{
+	ULP_FOR_EACH_FUNC(ap, fs)
+	{
+		struct ulp_poke k = { 0 };
+		uint8_t now[ULP_POKE_MAX];
+
+		if (fs->above)
+			continue;
+		if (ulp_entry_poke_of(fs, to, &k) < 0 || ulp_mem_read(p, k.addr, now, k.len) < 0 ||
+		    memcmp(now, k.bytes, k.len) != 0) {
+			ulp_error_clear();
+			return false;
+		}
+	}
+	return true;
 }
 
 int ulp_object_entries_write(struct ulp_process *p, struct ulp_applied_object *os,

@@ -43,6 +43,12 @@ int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 /* The same for one object that has just been mapped (dlopen). */
 int ulp_object_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms,
 		       struct ulp_applied_patch *ap, struct ulp_applied_object *os);
+/*
+ * A function's prologue again (recovery.c): its code as the process has
+ * it, with orig, the original bytes, at poff, for a trampoline at its slot.
+ */
+int ulp_func_prologue_rebuild(struct ulp_process *p, struct ulp_applied_func *fs, uint64_t poff,
+			      const uint8_t *orig, size_t orig_len);
 /* Forget the object's functions, taking them off their functions' stacks. */
 void ulp_object_forget_funcs(struct ulp_applied_object *os);
 /* Take one version off its function's stack (ulp's view only). */
@@ -85,6 +91,8 @@ int ulp_unpatch_dispatch_write(struct ulp_target *t, struct ulp_process *p,
  */
 int ulp_entries_poke(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap,
 		     enum ulp_entry_to to);
+/* Does every entry of ap lead to `to` already? */
+bool ulp_entries_are(struct ulp_process *p, struct ulp_applied_patch *ap, enum ulp_entry_to to);
 /*
  * The same for the entries of one object no thread can be running yet (it
  * is being loaded): plain writes.

@@ -4,14 +4,17 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen.h"
 #include "engine.h"
 #include "error.h"
 #include "inject.h"
 #include "memory.h"
 #include "process.h"
+#include "recovery.h"
 #include "rt_abi.h"
 
 /* How long visits around a change may take before it is given up. */
@@ -50,8 +53,12 @@ static void ulp_trap_guard(struct ulp_target *t, struct ulp_process *p,
 {
 	uint64_t fn, r, arg = on;
 	uint32_t nr = n > ULP_RT_TRAP_SITES ? ULP_RT_TRAP_SITES : (uint32_t)n;
-	int ret =
-		ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_trap_guard), &fn);
+	char pending[512];
+	int ret;
+
+	/* an error being returned past this must keep its message */
+	snprintf(pending, sizeof(pending), "%s", ulp_last_error());
+	ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_trap_guard), &fn);
 
 	for (uint32_t i = 0; on && ret == 0 && i < nr; i++) {
 		uint64_t site[2] = { pokes[i].addr, pokes[i].emulate_to };
@@ -66,6 +73,44 @@ static void ulp_trap_guard(struct ulp_target *t, struct ulp_process *p,
 	if (ret == 0 && fn)
 		ulp_runtime_call(t, p, fn, &arg, 1, &r);
 	ulp_error_clear();
+	if (pending[0])
+		ulp_errorf(-EIO, "%s", pending);
+}
+
+int ulp_trap_sites_repair(struct ulp_target *t, struct ulp_process *p)
+{
+	uint64_t base = t->rt_info + offsetof(struct ulp_rt_info, trap_sites);
+	uint32_t nr;
+	int left = 0;
+
+	if (ulp_mem_read(p, t->rt_info + offsetof(struct ulp_rt_info, nr_trap_sites), &nr,
+			 sizeof(nr)) < 0)
+		return -1;
+	for (uint32_t i = 0; i < nr && i < ULP_RT_TRAP_SITES; i++) {
+		uint64_t site[2];
+		uint8_t now[ULP_JMP_ABS_LEN], want[ULP_JMP_ABS_LEN];
+		size_t len;
+
+		if (ulp_mem_read(p, base + i * sizeof(site), site, sizeof(site)) < 0 ||
+		    ulp_mem_read(p, site[0], now, sizeof(now)) < 0) {
+			left++;
+			continue;
+		}
+		if (now[0] != 0xcc)
+			continue;
+		/* the jump to emulate_to whose tail is written: its first byte */
+		len = ulp_encode_jmp(site[0], site[1], want);
+		if (memcmp(now + 1, want + 1, len - 1) == 0 &&
+		    ulp_mem_write(p, site[0], want, 1) == 0)
+			continue;
+		left++;
+	}
+	return left;
+}
+
+void ulp_trap_guard_off(struct ulp_target *t, struct ulp_process *p)
+{
+	ulp_trap_guard(t, p, NULL, 0, false);
 }
 
 /* The fallback: every thread stopped at once around the writes. */
@@ -150,6 +195,7 @@ int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_
 	ulp_trap_guard(t, p, pokes, n, true);
 	armed = true;
 	ret = ulp_poke_first_bytes(p, pokes, n, int3);
+	ulp_fault_point("poke");
 	s = ret < 0 ? ret : ulp_sync_core(t, p);
 	if (s != 0) {
 		ulp_poke_undo(t, p, pokes, n, orig0, false);

@@ -43,4 +43,14 @@ struct ulp_poke {
 int ulp_text_poke(struct ulp_target *t, struct ulp_process *p, const struct ulp_poke *pokes,
 		  size_t n, const struct ulp_visit *before);
 
+/*
+ * int3s a ulpd that died during a change left on the sites it guarded
+ * (runtime/trap_guard.c): where the rest of a jump is written, its first
+ * byte too.  Returns how many sites still hold an int3 (the guard must
+ * stay on), or -1 if they cannot be read.
+ */
+int ulp_trap_sites_repair(struct ulp_target *t, struct ulp_process *p);
+/* The runtime's SIGTRAP guard off, as a ulpd that died during a change left it. */
+void ulp_trap_guard_off(struct ulp_target *t, struct ulp_process *p);
+
 #endif

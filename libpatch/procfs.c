@@ -121,3 +121,20 @@ int ulp_proc_tasks(pid_t pid, pid_t **out, size_t *nr)
 	*nr = cnt;
 	return 0;
 }
+
+unsigned long long ulp_proc_start_time(pid_t pid)
+{
+	char buf[1024];
+	const char *s = ulp_proc_stat_fields(pid, buf, sizeof(buf));
+	unsigned long long start = 0;
+
+	/* s is field 3; starttime is field 22 */
+	for (int field = 3; field < 22 && s; field++) {
+		s = strchr(s, ' ');
+		if (s)
+			s++;
+	}
+	if (s)
+		sscanf(s, "%llu", &start);
+	return start;
+}

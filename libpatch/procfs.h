@@ -18,6 +18,8 @@ const char *ulp_proc_stat_fields(pid_t pid, char *buf, size_t len);
 
 /* The task has exited: a zombie (or dead) already, or no such task. */
 bool ulp_proc_exited(pid_t pid);
+/* Field 22 of /proc/PID/stat, its start time: tells a reused PID; 0 if gone. */
+unsigned long long ulp_proc_start_time(pid_t pid);
 
 struct ulp_map_area {
 	uint64_t start, end;

@@ -23,6 +23,8 @@
 #define ULP_RT_TLS_REFS 256
 /* most address ranges ulp_rt_load_near() reserves */
 #define ULP_RT_RESERVE_MAX 128
+/* room for ulpd's saved state (one of two copies) */
+#define ULP_RT_SAVED_SIZE (192 * 1024)
 /* most sites of one code change the runtime guards (trap_guard.c) */
 #define ULP_RT_TRAP_SITES 1024
 
@@ -127,6 +129,18 @@ struct ulp_rt_info {
 	uint32_t nr_trap_sites;
 	uint32_t pad3;
 	uint64_t trap_sites[ULP_RT_TRAP_SITES][2];
+	/*
+	 * ulpd's view of this process (libpatch/recovery.c), for a ulpd
+	 * restarted after a crash: two copies, written in turn; a copy is
+	 * valid when its sum matches, and the valid one with the higher seq
+	 * is the newer.  seq is written last.
+	 */
+	struct ulp_rt_saved {
+		uint64_t seq;
+		uint64_t len;
+		uint64_t sum;
+		char data[ULP_RT_SAVED_SIZE];
+	} saved[2];
 };
 
 /*

@@ -15,23 +15,6 @@
 #include "procfs.h"
 #include "replace.h"
 
-static unsigned long long ulp_read_start_time(pid_t pid)
-{
-	char buf[1024];
-	const char *s = ulp_proc_stat_fields(pid, buf, sizeof(buf));
-	unsigned long long start = 0;
-
-	/* s is field 3; starttime is field 22 */
-	for (int field = 3; field < 22 && s; field++) {
-		s = strchr(s, ' ');
-		if (s)
-			s++;
-	}
-	if (s)
-		sscanf(s, "%llu", &start);
-	return start;
-}
-
 int ulp_target_new(pid_t pid, struct ulp_target **out)
 {
 	struct ulp_target *t;
@@ -47,7 +30,7 @@ int ulp_target_new(pid_t pid, struct ulp_target **out)
 	t->hook_fd = -1;
 	t->worker_fd = -1;
 	t->worker_tfd = -1;
-	t->start_time = ulp_read_start_time(pid);
+	t->start_time = ulp_proc_start_time(pid);
 	if (!t->start_time) {
 		free(t);
 		return ulp_errorf(-ESRCH, "no such process: %d", pid);
@@ -61,7 +44,7 @@ int ulp_target_new(pid_t pid, struct ulp_target **out)
 
 bool ulp_target_alive(const struct ulp_target *t)
 {
-	return ulp_read_start_time(t->pid) == t->start_time;
+	return ulp_proc_start_time(t->pid) == t->start_time;
 }
 
 static void ulp_applied_patch_free(struct ulp_applied_patch *ap)

@@ -234,8 +234,14 @@ static void *ulp_worker(void *arg)
 	sigset_t all;
 
 	(void)arg;
-	/* Signals are the application's business; never run its handlers here. */
+	/*
+	 * Signals are the application's business; never run its handlers
+	 * here.  But SIGTRAP: an int3 a dead ulpd left where this thread
+	 * goes (the loader's hook) needs the runtime's guard, and a blocked
+	 * SIGTRAP kills.
+	 */
 	sigfillset(&all);
+	sigdelset(&all, SIGTRAP);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	__atomic_store_n(&ulp_rt_info.worker_tid, (int32_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	for (;;) {

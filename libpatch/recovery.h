@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The target is the source of truth (DESIGN.md step 7): ulpd keeps a copy
+ * of its view of each process in the process itself (ulp_rt_info.saved),
+ * written at every step of an operation, so that a ulpd restarted after a
+ * crash rebuilds that view from the process and finishes or undoes what
+ * was under way (core.c, ulp_target_adopt()).
+ */
+#ifndef ULP_RECOVERY_H
+#define ULP_RECOVERY_H
+
+#include <stdbool.h>
+
+struct ulp_target;
+struct ulp_process;
+struct ulp_symbols;
+
+/*
+ * Who saves (ulpd's control socket): a ulpd adopts only the processes a
+ * ulpd of the same socket saved, so that ulpds of separate sockets (tests)
+ * never take each other's processes.
+ */
+void ulp_recovery_set_owner(const char *id);
+
+/*
+ * Write t's state into the process, with t->op as the operation under way.
+ * Best effort: a failure is reported in the event log once.
+ */
+int ulp_recovery_save(struct ulp_target *t, struct ulp_process *p);
+
+/* Set t->op and save: the next step of an operation (step NULL: it ended). */
+void ulp_recovery_step(struct ulp_target *t, struct ulp_process *p, const char *kind,
+		       const char *patch, const char *step);
+
+/*
+ * Whether the process holds a state this ulpd may take over (0), none
+ * (-ENOENT) or another ulpd's (-EBUSY): read without attaching.
+ */
+int ulp_recovery_peek(struct ulp_target *t, struct ulp_symbols *syms);
+
+/*
+ * Rebuild t's patches, transition and operation from the copy saved in the
+ * process (t->rt_info filled).  -ENOENT if nothing was ever saved.
+ */
+int ulp_recovery_load(struct ulp_target *t, struct ulp_process *p);
+
+/*
+ * Kill ulpd here if ULPD_FAULT names this step ("step" or "step:N" for its
+ * Nth passage): the crash tests' fault injection.
+ */
+void ulp_fault_point(const char *step);
+
+#endif

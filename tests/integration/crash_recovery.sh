@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# crash_recovery: ulpd killed with SIGKILL at every step of an apply, a
+# revert and their transitions (ULPD_FAULT=STEP[:N] makes ulpd kill itself
+# at the Nth passage of STEP, see libpatch/recovery.h).  After each crash
+# the target keeps running and answering; a ulpd started again adopts it
+# from the state the first one saved in it: the patch is either gone (an
+# apply cut short before its transition began is undone) or listed and
+# brought to an end, each callback has run once, and after a final revert
+# the code bytes are the original ones.
+#
+# Target: klp_target; patch: patch_klp_callbacks_demo.so ("main" loaded:
+# one object with callbacks; klp_main_func "main:orig" -> "main:patched").
+. "$(dirname "$0")/lib.sh"
+
+DEMO=$PATCHES/patch_klp_callbacks_demo.so
+need_file "$DEMO"
+need_file "$TARGETS/klp_target"
+
+# ulpd_with_fault STEP: a ulpd that kills itself at STEP ("" for none).
+ulpd_with_fault()
+{
+	need_file "$ULPD_BIN"
+	mkdir -p "$TMP/state"
+	ULPD_FAULT=$1 "$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" \
+		--runtime "$ULP_RUNTIME" </dev/null >>"$TMP/ulpd.log" 2>&1 &
+	ULPD_PID=$!
+	track_pid "$ULPD_PID"
+	wait_until "ulpd to accept connections on $SOCK" "$WAIT_TIMEOUT" ulpd_answers
+}
+
+# ulpd_crashed: the faulty ulpd is gone (killed itself at its step).
+ulpd_crashed()
+{
+	wait_until "ulpd to kill itself at its step" "$WAIT_TIMEOUT" pid_gone "$ULPD_PID"
+	[ "$(grep -c "ULPD_FAULT: killed at step" "$TMP/ulpd.log")" -eq "$CRASHES" ] ||
+		fail "ulpd did not die at its fault point (see ulpd.log)"
+	untrack_pid "$ULPD_PID"
+	ULPD_PID=
+}
+
+# patch_state PID: STATE is "absent", "transition" or "applied" (status --json).
+patch_state()
+{
+	local tr
+	ulpctl_ok status --json
+	tr=$(jq -r --argjson p "$1" '.processes[] | select(.pid == $p) | .patches[] |
+		select(.name == "klp_callbacks_demo") | .transition' <<<"$OUT")
+	case $tr in
+	"") STATE=absent ;;
+	true) STATE=transition ;;
+	*) STATE=applied ;;
+	esac
+}
+
+settled()
+{
+	patch_state "$1"
+	[ "$STATE" != transition ]
+}
+
+# callbacks_once NAME: each callback line of klp_callbacks_demo appears at
+# most once per apply / revert in the event log so far (never run twice).
+callbacks_once()
+{
+	local pid=$1 max=$2 cb n
+	ulpctl_ok log -p "$pid"
+	for cb in pre_patch_callback post_patch_callback pre_unpatch_callback \
+		post_unpatch_callback; do
+		n=$(grep -c "^klp_callbacks_demo: $cb: main$" <<<"$OUT" || true)
+		[ "$n" -le "$max" ] || fail "$cb ran $n times (at most $max expected): $OUT"
+	done
+}
+
+# one_crash KIND STEP: a fresh target; KIND apply: apply under a ulpd
+# killed at STEP; KIND revert: apply, then revert under such a ulpd.
+one_crash()
+{
+	local kind=$1 fault=$2 pid state
+	step "ulpd killed during $kind at '$fault'"
+	start_target c klp_target
+	pid=$(target_pid c)
+	expect_reply c "call main" "main=main:orig"
+	snapshot_target c orig klp_main_func
+	if [ "$kind" = revert ]; then
+		ulpd_with_fault ""
+		ulpctl_ok apply "$DEMO" -p "$pid"
+		kill_pid "$ULPD_PID" TERM
+		untrack_pid "$ULPD_PID"
+		ULPD_PID=
+	fi
+	ulpd_with_fault "$fault"
+	CRASHES=$((CRASHES + 1))
+	if [ "$kind" = apply ]; then
+		run_ulpctl apply "$DEMO" -p "$pid"
+	else
+		run_ulpctl revert klp_callbacks_demo -p "$pid"
+	fi
+	[ "$RC" -ne 0 ] || fail "$kind succeeded although ulpd was to die at '$fault'"
+	ulpd_crashed
+	# the target never noticed
+	pid_alive "$pid" || fail "target died with ulpd at '$fault'"
+	send_cmd c "call main"
+	[[ $REPLY == main=main:orig || $REPLY == main=main:patched ]] ||
+		fail "target answers '$REPLY' after ulpd died at '$fault'"
+
+	ulpd_with_fault ""
+	wait_until "the adopted transition to end" "$WAIT_TIMEOUT" settled "$pid"
+	patch_state "$pid"
+	state=$STATE
+	log "after '$fault' ($kind): patch $state"
+	case $state in
+	applied) expect_reply c "call main" "main=main:patched" ;;
+	absent) expect_reply c "call main" "main=main:orig" ;;
+	esac
+	callbacks_once "$pid" 1
+	# whatever state it is in, it can be brought back to the original
+	if [ "$state" = absent ]; then
+		ulpctl_ok apply "$DEMO" -p "$pid"
+		expect_reply c "call main" "main=main:patched"
+	fi
+	ulpctl_ok revert klp_callbacks_demo -p "$pid"
+	expect_reply c "call main" "main=main:orig"
+	snapshot_target c reverted klp_main_func
+	assert_same_code c orig reverted
+	assert_no_patches "$pid"
+	kill_pid "$ULPD_PID" TERM
+	untrack_pid "$ULPD_PID"
+	ULPD_PID=
+	stop_target c
+}
+
+CRASHES=0
+for f in load slots pre-patch begin poke:1 poke:2 started patched-entries poke:3 post-patch:1 \
+	post-patch:2; do
+	one_crash apply "$f"
+done
+for f in pre-unpatch begin poke:1 started unpatched-entries poke:2 post-unpatch:1 \
+	post-unpatch:2 unload; do
+	one_crash revert "$f"
+done
+ulpd_with_fault ""
+test_done
