@@ -18,6 +18,7 @@
 #include "inject.h"
 #include "patch_file.h"
 #include "process.h"
+#include "procfs.h"
 
 static struct ulp_target **ulpd_targets;
 static size_t ulpd_nr_targets;
@@ -52,6 +53,7 @@ void ulpd_targets_free(void)
 
 static void ulpd_waiters_settle(void);
 static void ulpd_waiters_forget_target(struct ulp_target *t);
+static bool ulpd_has_runtime(pid_t pid);
 
 /* Drop targets that exited or whose PID now belongs to another process. */
 static void ulpd_targets_prune(void)
@@ -61,8 +63,11 @@ static void ulpd_targets_prune(void)
 	ulpd_waiters_settle(); /* nobody waits on a target about to be dropped */
 
 	for (size_t i = 0; i < ulpd_nr_targets; i++) {
-		if (ulp_target_alive(ulpd_targets[i])) {
-			ulpd_targets[j++] = ulpd_targets[i];
+		struct ulp_target *t = ulpd_targets[i];
+
+		/* a process that executed another program has nothing of ulp left */
+		if (ulp_target_alive(t) && (!t->rt_info || ulpd_has_runtime(t->pid))) {
+			ulpd_targets[j++] = t;
 			continue;
 		}
 		/* it may have died after the settle above: nobody keeps a pointer */
@@ -136,6 +141,58 @@ static int ulpd_target_add(struct ulp_target *t)
 	ulpd_targets = n;
 	ulpd_targets[ulpd_nr_targets++] = t;
 	return 0;
+}
+
+/* The parent of pid (field 4 of /proc/PID/stat), 0 if unknown. */
+static pid_t ulpd_parent_of(pid_t pid)
+{
+	char buf[1024];
+	const char *s = ulp_proc_stat_fields(pid, buf, sizeof(buf));
+	int ppid = 0;
+
+	/* s is field 3, the state */
+	if (s)
+		sscanf(s, "%*c %d", &ppid);
+	return (pid_t)ppid;
+}
+
+/*
+ * Children forked by patched processes keep the patched code: they are
+ * taken over (from the state their parent's memory held) so that status
+ * lists them and they can be reverted on their own.
+ */
+static void ulpd_adopt_children(void)
+{
+	bool more = true;
+
+	for (int pass = 0; more && pass < 8; pass++) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+
+		more = false;
+		if (!d)
+			return;
+		while ((e = readdir(d))) {
+			char *end;
+			long pid = strtol(e->d_name, &end, 10);
+			struct ulp_target *t;
+
+			if (*end || pid <= 0 || ulpd_target_lookup((pid_t)pid) ||
+			    !ulpd_target_lookup(ulpd_parent_of((pid_t)pid)) ||
+			    !ulpd_has_runtime((pid_t)pid) || ulp_target_adopt((pid_t)pid, &t) < 0) {
+				ulp_error_clear();
+				continue;
+			}
+			ulpd_log(LOG_NOTICE, "adopt", (pid_t)pid, NULL,
+				 "process %ld: a child of process %d, adopted with %zu patch(es)",
+				 pid, ulpd_parent_of((pid_t)pid), t->nr_patches);
+			ulpd_schedule(t);
+			if (ulpd_target_add(t) < 0)
+				ulp_target_free(t);
+			more = true;
+		}
+		closedir(d);
+	}
 }
 
 void ulpd_adopt_all(void)
@@ -767,6 +824,7 @@ static struct json_object *ulpd_status_request(struct json_object *req, const st
 	int64_t v;
 
 	ulpd_targets_prune();
+	ulpd_adopt_children();
 	if (ulpd_get_int(req, "pid", &v) == 0) {
 		struct ulp_target *t;
 		pid_t pid;

@@ -285,6 +285,13 @@ ULP_RT_EXPORT int ulp_rt_hook_open(uint64_t r_debug)
 	return sv[1];
 }
 
+void ulp_rt_hook_forget(void)
+{
+	if (ulp_hook_fd >= 0)
+		close(ulp_hook_fd);
+	ulp_hook_fd = -1;
+}
+
 ULP_RT_EXPORT int ulp_rt_hook_release(int fd)
 {
 	return close(fd) < 0 ? -errno : 0;

@@ -302,10 +302,43 @@ static int ulp_find_tls_init(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-__attribute__((constructor)) static void ulp_rt_init(void)
+/* The worker thread and its channel; returns once the thread runs. */
+static void ulp_worker_start(void)
 {
 	pthread_attr_t attr;
 	pthread_t worker;
+
+	ulp_worker_channel_open();
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&worker, &attr, ulp_worker, NULL) == 0) {
+		while (!__atomic_load_n(&ulp_rt_info.worker_tid, __ATOMIC_ACQUIRE))
+			sched_yield();
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/*
+ * A forked child keeps the patched code but not the worker (only the
+ * forking thread is copied), and shares the parent's channels: it gets a
+ * worker and a channel of its own, so ulpd can take it over on its own
+ * (DESIGN.md step 7), and lets go of the parent's.
+ */
+static void ulp_rt_atfork_child(void)
+{
+	if (ulp_worker_fd >= 0)
+		close(ulp_worker_fd);
+	if (ulp_rt_info.worker_fd >= 0)
+		close(ulp_rt_info.worker_fd);
+	ulp_worker_fd = -1;
+	ulp_rt_info.worker_tid = 0;
+	ulp_rt_hook_forget();
+	ulp_worker_start();
+}
+
+__attribute__((constructor)) static void ulp_rt_init(void)
+{
 	Dl_info self;
 	char *tp;
 
@@ -330,14 +363,7 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 
 		dl_iterate_phdr(ulp_find_tls_init, (void *)(base ? base + 1 : self.dli_fname));
 	}
-	ulp_worker_channel_open();
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if (pthread_create(&worker, &attr, ulp_worker, NULL) == 0) {
-		while (!__atomic_load_n(&ulp_rt_info.worker_tid, __ATOMIC_ACQUIRE))
-			sched_yield();
-	}
-	pthread_attr_destroy(&attr);
+	ulp_worker_start();
+	pthread_atfork(NULL, NULL, ulp_rt_atfork_child);
 	__atomic_store_n(&ulp_rt_info.ready, 1, __ATOMIC_RELEASE);
 }

@@ -36,6 +36,8 @@ void ulp_rt_log_line(const char *line);
 void ulp_rt_dl_hook(void);
 int ulp_rt_hook_open(uint64_t r_debug);
 int ulp_rt_hook_release(int fd);
+/* A forked child lets go of its parent's hook channel. */
+void ulp_rt_hook_forget(void);
 /* trap_guard.c */
 int ulp_rt_trap_guard(int on);
 

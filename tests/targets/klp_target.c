@@ -55,6 +55,11 @@
  *                             in a file-static thread-local variable (the
  *                             patch adds 100 through a reference to it)
  *   thread tls count          the same, once, in a new thread
+ *   child start               child start=PID: forks a child that lives on,
+ *                             answering the next two commands (a
+ *                             patched process's child keeps its code)
+ *   child main                child main=<klp_main_func() in the child>
+ *   child exec                child exec=ok: the child execs sleep 1000
  *   quit                      exits 0, prints nothing
  *
  * Compiled at -O0 (see CMakeLists.txt): klp_main_func, klp_main2_func and
@@ -364,6 +369,70 @@ static void cmd_fork_load_mod(void)
 	printf("fork load mod=%s\n", buf[0] ? buf : "error: no answer from the child");
 }
 
+/* The long-lived forked child ("child start"): its end of two pipes. */
+static pid_t child_pid;
+static int child_req = -1, child_ans = -1;
+
+/* In the child: one request byte at a time, 'm' call klp_main_func, 'x' exec sleep. */
+static void child_serve(int req, int ans)
+{
+	char c, buf[128];
+
+	while (read(req, &c, 1) == 1) {
+		if (c == 'x') {
+			execl("/bin/sleep", "sleep", "1000", (char *)NULL);
+			_exit(3);
+		}
+		snprintf(buf, sizeof(buf), "%s\n", klp_main_func());
+		if (write(ans, buf, strlen(buf)) < 0)
+			break;
+	}
+	_exit(0);
+}
+
+static void cmd_child_start(void)
+{
+	int req[2], ans[2];
+
+	if (child_pid > 0 || pipe(req) < 0 || pipe(ans) < 0 || (child_pid = fork()) < 0) {
+		printf("child start=error: %s\n", child_pid > 0 ? "running" : strerror(errno));
+		return;
+	}
+	if (child_pid == 0) {
+		close(req[1]);
+		close(ans[0]);
+		child_serve(req[0], ans[1]);
+	}
+	close(req[0]);
+	close(ans[1]);
+	child_req = req[1];
+	child_ans = ans[0];
+	printf("child start=%d\n", child_pid);
+}
+
+static void cmd_child_main(void)
+{
+	char buf[128];
+	ssize_t n;
+
+	if (child_pid <= 0 || write(child_req, "m", 1) != 1 ||
+	    (n = read(child_ans, buf, sizeof(buf) - 1)) <= 0) {
+		printf("child main=error: no child\n");
+		return;
+	}
+	buf[n] = '\0';
+	printf("child main=%s", buf);
+}
+
+static void cmd_child_exec(void)
+{
+	if (child_pid <= 0 || write(child_req, "x", 1) != 1) {
+		printf("child exec=error: no child\n");
+		return;
+	}
+	printf("child exec=ok\n");
+}
+
 static void *call_main_thread(void *arg)
 {
 	*(const char **)arg = klp_main_func();
@@ -485,6 +554,12 @@ int main(void)
 			cmd_thread_call_main();
 		} else if (!strcmp(line, "fork load mod")) {
 			cmd_fork_load_mod();
+		} else if (!strcmp(line, "child start")) {
+			cmd_child_start();
+		} else if (!strcmp(line, "child main")) {
+			cmd_child_main();
+		} else if (!strcmp(line, "child exec")) {
+			cmd_child_exec();
 		} else if (sscanf(line, "unload %31s", key) == 1) {
 			cmd_unload(key);
 		} else if (sscanf(line, "busy start %d", &n) == 1) {
