@@ -9,7 +9,60 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/*
+ * The request line, with file (unless -1) passed along it (SCM_RIGHTS):
+ * ulpd reads the patch through it, not by path.
+ */
+static int ulpctl_send(int fd, const char *out, int file)
+{
+	size_t len = strlen(out), off = 0;
+	char *line = malloc(len + 2);
+
+	if (!line)
+		return -1;
+	memcpy(line, out, len);
+	line[len++] = '\n';
+	while (off < len) {
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = line + off, .iov_len = len - off };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
+
+		if (off == 0 && file >= 0) {
+			struct cmsghdr *c;
+
+			memset(&ctl, 0, sizeof(ctl));
+			msg.msg_control = ctl.buf;
+			msg.msg_controllen = sizeof(ctl.buf);
+			c = CMSG_FIRSTHDR(&msg);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &file, sizeof(int));
+		}
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(line);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	free(line);
+	return 0;
+}
+
 int ulpctl_request(const char *socket_path, struct json_object *req, struct json_object **reply)
+{
+	return ulpctl_request_file(socket_path, req, -1, reply);
+}
+
+int ulpctl_request_file(const char *socket_path, struct json_object *req, int file,
+			struct json_object **reply)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	const char *out = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
@@ -30,7 +83,7 @@ int ulpctl_request(const char *socket_path, struct json_object *req, struct json
 			close(fd);
 		return -1;
 	}
-	if (dprintf(fd, "%s\n", out) < 0) {
+	if (ulpctl_send(fd, out, file) < 0) {
 		fprintf(stderr, "ulpctl: cannot send the request to ulpd: %s\n", strerror(errno));
 		close(fd);
 		return -1;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ulpctl: a thin client of ulpd.  Exit 0 only when the asked-for state was reached. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -316,7 +317,7 @@ int main(int argc, char **argv)
 	struct ulpctl_args a = { .socket = getenv("ULP_SOCKET") };
 	struct json_object *req, *reply = NULL, *v;
 	char patch[PATH_MAX];
-	int ret;
+	int ret, file = -1;
 
 	ret = ulpctl_parse(argc, argv, &a);
 	if (ret)
@@ -331,6 +332,11 @@ int main(int argc, char **argv)
 		ret = ulpctl_need(&a, true, is_apply, "PATCH.so");
 		if (!ret && ulpctl_abs_patch(a.operand, patch) < 0)
 			ret = 1;
+		/* ulpd reads the file through this, with its own rights: never by path */
+		if (!ret && (file = open(patch, O_RDONLY | O_CLOEXEC)) < 0) {
+			fprintf(stderr, "ulpctl: %s: %s\n", a.operand, strerror(errno));
+			ret = 1;
+		}
 		if (!ret)
 			json_object_object_add(req, "patch", json_object_new_string(patch));
 		if (is_apply) {
@@ -361,7 +367,9 @@ int main(int argc, char **argv)
 	if (!ret && a.pid)
 		json_object_object_add(req, "pid", json_object_new_int64(a.pid));
 	if (!ret)
-		ret = ulpctl_request(a.socket, req, &reply) < 0 ? 1 : 0;
+		ret = ulpctl_request_file(a.socket, req, file, &reply) < 0 ? 1 : 0;
+	if (file >= 0)
+		close(file);
 	json_object_put(req);
 	if (ret)
 		return ret;

@@ -2,6 +2,8 @@
 /* What each control request does, and the targets ulpd remembers. */
 #include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "store.h"
 #include "daemon.h"
 #include "journal.h"
 #include "engine.h"
@@ -593,6 +596,37 @@ static struct json_object *ulpd_transition_reply(int ret, struct ulp_target *t, 
 	return r;
 }
 
+/*
+ * The patch file: the descriptor the client sent with the request (ulpctl
+ * does), or for root only, the file at path, which ulpd opens itself.
+ * Others could make ulpd (root) read files they cannot.
+ */
+static int ulpd_patch_file(struct json_object *req, const struct ucred *peer, const char *path,
+			   int *out)
+{
+	struct stat st;
+	int64_t v;
+	int fd;
+
+	if (ulpd_get_int(req, "_fd", &v) == 0)
+		fd = fcntl((int)v, F_DUPFD_CLOEXEC, 0);
+	else if (peer->uid == 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	else
+		return ulp_errorf(
+			-EPERM,
+			"%s: ulpd reads patch files only as sent by ulpctl (a descriptor), or by path for root",
+			path);
+	if (fd < 0)
+		return ulp_errorf(-errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return ulp_errorf(-EINVAL, "%s: not a regular file", path);
+	}
+	*out = fd;
+	return 0;
+}
+
 static struct json_object *ulpd_apply(struct json_object *req, const struct ucred *peer,
 				      bool check_only, int fd)
 {
@@ -603,21 +637,33 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 	struct json_object *r;
 	struct ulp_target *t;
 	int64_t timeout = 0;
-	char name[256];
+	char name[256], stored[4400];
+	int ret, pfd = -1;
 	pid_t pid;
-	int ret;
 
 	if (!path)
 		return ulpd_reply_error(ulp_errorf(-EINVAL, "missing \"patch\""), NULL);
 	/* Validate the file first: a bad patch is reported as such whatever the pid. */
-	ret = ulp_patch_check_file(path, &info);
-	if (ret < 0)
+	ret = ulpd_patch_file(req, peer, path, &pfd);
+	if (ret == 0)
+		ret = ulp_patch_info_read_fd(pfd, path, &info);
+	if (ret < 0) {
+		if (pfd >= 0)
+			close(pfd);
 		return ulpd_reply_error(ret, NULL);
+	}
 	snprintf(name, sizeof(name), "%s", info->name);
 	ulp_patch_info_free(info);
-	if (check_only && !json_object_object_get_ex(req, "pid", NULL))
+	if (check_only && !json_object_object_get_ex(req, "pid", NULL)) {
+		close(pfd);
 		return ulpd_reply_ok("patch '%s' (%s) is valid", name, path);
-	ret = ulpd_get_pid(req, peer, &pid);
+	}
+	/* ulpd's own copy from here on: the client's file may change or go */
+	ret = lseek(pfd, 0, SEEK_SET) < 0 ? ulp_errorf(-errno, "%s: %s", path, strerror(errno))
+					  : ulpd_store_put(pfd, path, stored, sizeof(stored));
+	close(pfd);
+	if (ret == 0)
+		ret = ulpd_get_pid(req, peer, &pid);
 	if (ret == 0)
 		ret = ulpd_target_get(pid, &t);
 	if (ret < 0)
@@ -625,7 +671,8 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 	ulpd_get_int(req, "timeout", &timeout);
 	if (timeout > 86400 * 365)
 		timeout = 86400 * 365;
-	ret = ulp_patch_apply(t, path, &opts, &stats);
+	opts.display = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	ret = ulp_patch_apply(t, stored, &opts, &stats);
 	if (ret < 0)
 		return ulpd_reply_error(ret, NULL);
 	if (check_only)

@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "recovery.h"
+#include "store.h"
 #include "journal.h"
 
 #define ULPD_REQUEST_MAX (1 << 20)
@@ -141,18 +142,49 @@ static int ulpd_listen_activated(const struct ulpd_config *cfg, int *fd, char *b
 	return 0;
 }
 
-static char *ulpd_read_line(int fd)
+/*
+ * The request line, and the file descriptor the client may send with it
+ * (SCM_RIGHTS: the patch file, store.h) in *passed (-1 if none).
+ */
+static char *ulpd_read_line(int fd, int *passed)
 {
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
 
+	*passed = -1;
 	while (buf) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		union {
+			char buf[CMSG_SPACE(4 * sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = buf + len, .iov_len = cap - len - 1 };
+		struct msghdr msg = { .msg_iov = &iov,
+				      .msg_iovlen = 1,
+				      .msg_control = ctl.buf,
+				      .msg_controllen = sizeof(ctl.buf) };
 		ssize_t n;
 
 		if (poll(&pfd, 1, ULPD_READ_TIMEOUT_MS) <= 0)
 			break;
-		n = read(fd, buf + len, cap - len - 1);
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n > 0 && c;
+		     c = CMSG_NXTHDR(&msg, c)) {
+			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < nfd; i++) {
+				int got;
+
+				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				/* one file per request: any other is closed */
+				if (*passed < 0)
+					*passed = got;
+				else
+					close(got);
+			}
+		}
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -208,16 +240,23 @@ static void ulpd_serve_client(int fd)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct json_object *req = NULL, *reply;
+	int passed = -1;
 	char *line;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		close(fd);
 		return;
 	}
-	line = ulpd_read_line(fd);
+	line = ulpd_read_line(fd, &passed);
 	if (line)
 		req = json_tokener_parse(line);
 	free(line);
+	/* the file the client sent; only ulpd sets this key */
+	if (req && json_object_is_type(req, json_type_object)) {
+		json_object_object_del(req, "_fd");
+		if (passed >= 0)
+			json_object_object_add(req, "_fd", json_object_new_int(passed));
+	}
 	if (!req || !json_object_is_type(req, json_type_object)) {
 		reply = json_object_new_object();
 		json_object_object_add(reply, "ok", json_object_new_boolean(0));
@@ -229,6 +268,8 @@ static void ulpd_serve_client(int fd)
 		reply = ulpd_handle_request(req, cred.uid, fd);
 	}
 	json_object_put(req);
+	if (passed >= 0)
+		close(passed);
 	if (reply)
 		ulpd_send_reply(fd, reply);
 }
@@ -262,6 +303,7 @@ int ulpd_serve(const struct ulpd_config *cfg)
 		 activated ? " (socket passed by systemd)" : "");
 	/* what an earlier ulpd of this socket left in processes: taken over before serving */
 	ulp_recovery_set_owner(path);
+	ulpd_store_set_dir(cfg->state_dir);
 	ulpd_adopt_all();
 	/* ready: connections are accepted from here on */
 	sd_notifyf(0, "READY=1\nSTATUS=Serving %s; no event yet", path);

@@ -72,8 +72,8 @@ static void ulp_session_close(struct ulp_session *s)
 	ulp_unwinder_destroy(s->unw);
 	ulp_runtime_drain_log(s->t, s->p);
 	/* the process holds ulpd's view of it, for a ulpd restarted after a crash */
-	if (!s->t->adopting && ulp_recovery_save(s->t, s->p) < 0)
-		ulp_error_clear();
+	if (!s->t->adopting)
+		ulp_recovery_save(s->t, s->p);
 	ulp_process_detach(s->p);
 	if (s->stats && s->p->longest_stop_us > s->stats->longest_stop_us)
 		s->stats->longest_stop_us = s->p->longest_stop_us;
@@ -579,7 +579,11 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 	} else if (check_only) {
 		ulp_applied_patch_destroy(ap); /* owns info */
 	} else {
+		const char *base = strrchr(path, '/');
+
 		ap->path = strdup(path);
+		ap->display =
+			strdup(opts && opts->display ? opts->display : (base ? base + 1 : path));
 		ret = ulp_patch_enable(&s, ap, path, &syms, budget);
 	}
 	ulp_symbols_close(syms);

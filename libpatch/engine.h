@@ -55,6 +55,10 @@ struct ulp_applied_patch {
 	struct ulp_patch_info *info;
 	char *path; /* the file loaded in the target */
 	uint64_t handle; /* dlopen handle in the target */
+	/* the target's fd of the sealed memfd the patch was loaded from, -1 if none */
+	int memfd;
+	/* what the memfd is called (the patch file's name as the client gave it) */
+	char *display;
 	uint64_t bias; /* load bias of the patch in the target */
 	bool enabled;
 	bool in_transition;
@@ -160,6 +164,8 @@ struct ulp_slot_page {
 
 struct ulp_apply_opts {
 	bool check_only; /* validate against the target; change nothing */
+	/* the patch file's name for the process's maps (default: path's basename) */
+	const char *display;
 	int budget_ms; /* how long the first attempt checks threads; 0 = ULP_ATTEMPT_MS */
 };
 

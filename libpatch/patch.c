@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
 
 #include <ulp/patch.h>
 
@@ -352,6 +355,7 @@ int ulp_patch_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 	if (!ap)
 		return ulp_errorf(-ENOMEM, "out of memory");
 	ap->info = info;
+	ap->memfd = -1;
 	/* a cumulative patch brings every function the others patched back */
 	if (info->replace)
 		ret = ulp_replace_nops(t, info, &ap->nop_infos, &ap->nr_nop_infos);
@@ -449,19 +453,100 @@ static bool ulp_plan_placement(struct ulp_process *p, const struct ulp_applied_p
 	return ok;
 }
 
+/* The process lets go of the patch's memfd (the loader keeps its mapping). */
+static void ulp_patch_memfd_close(struct ulp_target *t, struct ulp_process *p,
+				  struct ulp_applied_patch *ap)
+{
+	uint64_t fn, fd = (uint64_t)ap->memfd, r;
+
+	if (ap->memfd < 0)
+		return;
+	if (ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_close), &fn) == 0)
+		ulp_runtime_call(t, p, fn, &fd, 1, &r);
+	ap->memfd = -1;
+}
+
+/*
+ * The patch file copied into a sealed memfd of the process (rt_abi.h,
+ * fn_memfd): the process loads it as /proc/self/fd/N, which exists in any
+ * mount namespace, and nobody can change it under the loader.
+ */
+static int ulp_patch_memfd(struct ulp_target *t, struct ulp_process *p, const char *path,
+			   const char *name, int *out)
+{
+	uint64_t scratch = t->rt_info + offsetof(struct ulp_rt_info, scratch);
+	uint64_t fn, tfd = 0, r;
+	char memname[256];
+	int in = -1, fd = -1, pidfd, ret;
+
+	snprintf(memname, sizeof(memname), "%s", name);
+	ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_memfd), &fn);
+	if (ret == 0)
+		ret = ulp_mem_write(p, scratch, memname, strlen(memname) + 1);
+	if (ret == 0)
+		ret = ulp_runtime_call(t, p, fn, &scratch, 1, &tfd);
+	if (ret < 0)
+		return ret;
+	if ((int)tfd < 0)
+		return ulp_errorf((int)tfd, "process %d cannot create a memfd for the patch: %s",
+				  p->pid, strerror(-(int)tfd));
+	pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	if (pidfd >= 0)
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)tfd, 0);
+	if (fd < 0)
+		ret = ulp_errorf(-errno, "cannot take the patch memfd of process %d: %s", p->pid,
+				 strerror(errno));
+	if (ret == 0 && (in = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		ret = ulp_errorf(-errno, "cannot open %s: %s", path, strerror(errno));
+	while (ret == 0) {
+		char buf[65536];
+		ssize_t n = read(in, buf, sizeof(buf));
+
+		if (n == 0)
+			break;
+		if (n < 0 || write(fd, buf, (size_t)n) != n)
+			ret = ulp_errorf(-EIO, "cannot copy %s into process %d: %s", path, p->pid,
+					 strerror(errno));
+	}
+	if (ret == 0 &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		ret = ulp_errorf(-errno, "cannot seal the patch memfd of process %d: %s", p->pid,
+				 strerror(errno));
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (ret < 0) {
+		if (ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_close), &fn) ==
+		    0)
+			ulp_runtime_call(t, p, fn, &tfd, 1, &r);
+		return ret;
+	}
+	*out = (int)tfd;
+	return 0;
+}
+
 int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p, struct ulp_applied_patch *ap,
 			 const char *path)
 {
 	uint64_t scratch = t->rt_info + offsetof(struct ulp_rt_info, scratch);
 	uint64_t fn, handle, args[3] = { scratch, 0, 0 };
-	size_t path_len = strlen(path) + 1;
-	char err[ULP_RT_SCRATCH_SIZE];
+	char err[ULP_RT_SCRATCH_SIZE], load_path[64];
+	const char *base = strrchr(path, '/');
 	struct ulp_placement pl;
-	int nr_args = 1, ret;
+	size_t path_len;
+	int nr_args = 1, ret, memfd;
 
-	if (path_len > ULP_RT_SCRATCH_SIZE)
-		return ulp_errorf(-ENAMETOOLONG, "patch path too long");
-	ret = ulp_mem_write(p, scratch, path, path_len);
+	ret = ulp_patch_memfd(t, p, path, ap->display ? ap->display : (base ? base + 1 : path),
+			      &memfd);
+	if (ret < 0)
+		return ret;
+	ap->memfd = memfd;
+	snprintf(load_path, sizeof(load_path), "/proc/self/fd/%d", memfd);
+	path_len = strlen(load_path) + 1;
+	ret = ulp_mem_write(p, scratch, load_path, path_len);
 	if (ret < 0)
 		return ret;
 	if (ulp_plan_placement(p, ap, path, &pl) &&
@@ -478,12 +563,14 @@ int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p, struct ulp
 	}
 	if (ret == 0)
 		ret = ulp_runtime_call(t, p, fn, args, nr_args, &handle);
-	if (ret < 0)
-		return ret;
-	if (!handle) {
+	if (ret == 0 && !handle) {
 		ulp_mem_read_string(p, scratch, err, sizeof(err));
-		return ulp_errorf(-ENOEXEC, "process %d cannot load patch %s: %s", p->pid, path,
-				  err);
+		ret = ulp_errorf(-ENOEXEC, "process %d cannot load patch %s: %s", p->pid, path,
+				 err);
+	}
+	if (ret < 0) {
+		ulp_patch_memfd_close(t, p, ap);
+		return ret;
 	}
 	ap->handle = handle;
 	/* dlopen's handle is the link_map; l_addr, its load bias, comes first. */
@@ -496,12 +583,15 @@ int ulp_unload_from_target(struct ulp_target *t, struct ulp_process *p,
 	uint64_t fn_unload, ret;
 	int rc;
 
-	if (!ap->handle)
+	if (!ap->handle) {
+		ulp_patch_memfd_close(t, p, ap);
 		return 0;
+	}
 	rc = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_unload), &fn_unload);
 	if (rc == 0)
 		rc = ulp_runtime_call(t, p, fn_unload, &ap->handle, 1, &ret);
 	ap->handle = 0;
+	ulp_patch_memfd_close(t, p, ap);
 	return rc;
 }
 

@@ -146,6 +146,9 @@ static struct json_object *ulp_patch_json(const struct ulp_applied_patch *ap, bo
 	json_object_object_add(jp, "name", json_object_new_string(ap->info->name));
 	json_object_object_add(jp, "path", json_object_new_string(ap->path ? ap->path : ""));
 	jadd_u64(jp, "handle", ap->handle);
+	json_object_object_add(jp, "memfd", json_object_new_int(ap->memfd));
+	json_object_object_add(jp, "display",
+			       json_object_new_string(ap->display ? ap->display : ""));
 	jadd_u64(jp, "bias", ap->bias);
 	jadd_bool(jp, "enabled", ap->enabled);
 	jadd_bool(jp, "in_transition", ap->in_transition);
@@ -222,7 +225,23 @@ static struct json_object *ulp_target_json(const struct ulp_target *t)
 	return j;
 }
 
+static int ulp_recovery_write(struct ulp_target *t, struct ulp_process *p);
+
 int ulp_recovery_save(struct ulp_target *t, struct ulp_process *p)
+{
+	char pending[512];
+	int ret;
+
+	/* best effort, and never in the way of an error being returned */
+	snprintf(pending, sizeof(pending), "%s", ulp_last_error());
+	ret = ulp_recovery_write(t, p);
+	ulp_error_clear();
+	if (pending[0])
+		ulp_errorf(-EIO, "%s", pending);
+	return ret;
+}
+
+static int ulp_recovery_write(struct ulp_target *t, struct ulp_process *p)
 {
 	struct json_object *j;
 	const char *text;
@@ -267,8 +286,7 @@ void ulp_recovery_step(struct ulp_target *t, struct ulp_process *p, const char *
 		snprintf(t->op.patch, sizeof(t->op.patch), "%s", patch);
 		snprintf(t->op.step, sizeof(t->op.step), "%s", step);
 	}
-	if (ulp_recovery_save(t, p) < 0)
-		ulp_error_clear();
+	ulp_recovery_save(t, p);
 	if (step)
 		ulp_fault_point(step);
 }
@@ -392,6 +410,13 @@ static int ulp_saved_patch(struct ulp_target *t, struct ulp_process *p, struct j
 	}
 	ap->path = strdup(path ? path : "");
 	ap->handle = jget_u64(jp, "handle");
+	{
+		struct json_object *m;
+
+		ap->memfd =
+			json_object_object_get_ex(jp, "memfd", &m) ? json_object_get_int(m) : -1;
+	}
+	ap->display = strdup(jget_str(jp, "display") ? jget_str(jp, "display") : "");
 	ap->enabled = jget_bool(jp, "enabled");
 	ap->in_transition = jget_bool(jp, "in_transition");
 	ap->forced = jget_bool(jp, "forced");

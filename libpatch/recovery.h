@@ -24,7 +24,7 @@ void ulp_recovery_set_owner(const char *id);
 
 /*
  * Write t's state into the process, with t->op as the operation under way.
- * Best effort: a failure is reported in the event log once.
+ * Best effort: it leaves the last error message as it was.
  */
 int ulp_recovery_save(struct ulp_target *t, struct ulp_process *p);
 

@@ -70,6 +70,13 @@ struct ulp_rt_info {
 	/* int ulp_rt_trap_guard(int on): see trap_sites */
 	uint64_t fn_trap_guard;
 	/*
+	 * int ulp_rt_memfd(const char *name): an empty sealable memfd, which
+	 * ulpd fills with a patch (pidfd_getfd), seals, and has loaded as
+	 * /proc/self/fd/N; int ulp_rt_close(int fd) once it is unloaded.
+	 */
+	uint64_t fn_memfd;
+	uint64_t fn_close;
+	/*
 	 * Names of the objects patches are for, each NUL-terminated, an empty
 	 * name last: only loads and unloads of these are reported to ulpd.
 	 */

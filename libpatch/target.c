@@ -61,6 +61,7 @@ static void ulp_applied_patch_free(struct ulp_applied_patch *ap)
 	free(ap->symref_bias);
 	free(ap->symref_tls);
 	free(ap->path);
+	free(ap->display);
 	ulp_patch_info_free(ap->info);
 	free(ap);
 }

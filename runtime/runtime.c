@@ -89,6 +89,22 @@ ULP_RT_EXPORT int ulp_rt_unload(void *handle)
 	return dlclose(handle);
 }
 
+/*
+ * An empty sealable memfd for ulpd to fill with a patch (rt_abi.h,
+ * fn_memfd); its fd, or -errno.
+ */
+ULP_RT_EXPORT int ulp_rt_memfd(const char *name)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	return fd < 0 ? -errno : fd;
+}
+
+ULP_RT_EXPORT int ulp_rt_close(int fd)
+{
+	return close(fd) < 0 ? -errno : 0;
+}
+
 ULP_RT_EXPORT void *ulp_rt_mmap(void *addr, size_t len, int prot)
 {
 	void *p = mmap(addr, len, prot,
@@ -351,6 +367,8 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 	ulp_rt_info.fn_mmap = (uint64_t)ulp_rt_mmap;
 	ulp_rt_info.fn_munmap = (uint64_t)ulp_rt_munmap;
 	ulp_rt_info.fn_load_near = (uint64_t)ulp_rt_load_near;
+	ulp_rt_info.fn_memfd = (uint64_t)ulp_rt_memfd;
+	ulp_rt_info.fn_close = (uint64_t)ulp_rt_close;
 	ulp_rt_info.fn_sync_core = (uint64_t)ulp_rt_sync_core;
 	ulp_rt_info.fn_hook_open = (uint64_t)ulp_rt_hook_open;
 	ulp_rt_info.fn_hook_release = (uint64_t)ulp_rt_hook_release;

@@ -149,6 +149,22 @@ if [ "$YAMA_SCOPE" -eq 1 ]; then
 	exit 0
 fi
 
+step "refused: a patch named by path only (ulpd would read it with its rights)"
+reply=$(setpriv --reuid="$U_UID" --regid="$U_GID" --clear-groups \
+	/usr/bin/python3 - "$SOCK" "$PATCH" "$my_pid" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"cmd": "apply", "patch": sys.argv[2], "pid": int(sys.argv[3])}) + "\n").encode())
+s.shutdown(socket.SHUT_WR)
+print(s.makefile().read().strip())
+PY
+)
+[ "$(jq -r .ok <<<"$reply")" = false ] || fail "apply by path accepted from the user: $reply"
+assert_contains "$reply" "ulpd reads patch files only as sent by ulpctl" "refusal"
+expect_reply mine "call 5" "compute(5)=6"
+
 step "allowed: the user's own process"
 as_user ulpctl_ok check "$PATCH" -p "$my_pid"
 assert_contains "$OUT" "patch 'compute_fix' can be applied to process $my_pid" "check"

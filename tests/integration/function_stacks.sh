@@ -54,10 +54,11 @@ stack_is()
 	done
 }
 
-# loaded FILE yes|no: the patch file is (not) mapped in the target.
+# loaded FILE yes|no: the patch file is (not) mapped in the target (ulpd
+# loads it from a memfd named after the file: "/memfd:NAME (deleted)").
 loaded()
 {
-	if grep -qF "$1" "/proc/$pid/maps"; then
+	if grep -qF "/memfd:${1##*/} " "/proc/$pid/maps"; then
 		[ "$2" = yes ] || fail "$1 is still mapped in process $pid"
 	else
 		[ "$2" = no ] || fail "$1 is not mapped in process $pid"

@@ -234,6 +234,10 @@ reply_arrived()
 
 # start_target NAME PROGRAM [ARGS...]: start $TARGETS/PROGRAM with stdin
 # from a FIFO we hold open, stdout to $TMP/NAME.out; wait for "ready".
+# TARGET_PREFIX: a command start_target runs targets through, which must
+# end by exec'ing its arguments (the target keeps the PID), e.g. unshare.
+TARGET_PREFIX=()
+
 start_target()
 {
 	local name=$1 prog=$2 fifo fd
@@ -244,7 +248,7 @@ start_target()
 	rm -f "$fifo" "$TMP/$name.out"
 	mkfifo "$fifo"
 	: >"$TMP/$name.out"
-	"$TARGETS/$prog" "$@" <"$fifo" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	"${TARGET_PREFIX[@]}" "$TARGETS/$prog" "$@" <"$fifo" >"$TMP/$name.out" 2>"$TMP/$name.err" &
 	TPID[$name]=$!
 	# Read-write: never blocks, and the target never sees EOF while we live.
 	exec {fd}<>"$fifo"
@@ -411,11 +415,17 @@ assert_json_eq()
 # ------------------------------------------------ memory and symbols
 
 # mapped_file PID [PATTERN]: the main executable's path, or the first
-# mapped file whose path contains PATTERN.
+# mapped file whose path contains PATTERN; a file the process has but no
+# path names (a patch ulpd loaded from a memfd) as /proc/PID/map_files/RANGE
+# of its first mapping.
 mapped_file()
 {
 	if [ -n "${2:-}" ]; then
-		awk -v p="$2" 'index($6, p) { print $6; exit }' "/proc/$1/maps"
+		awk -v p="$2" -v pid="$1" 'index($6, p) && $3 ~ /^0+$/ {
+			if ($7 == "" && substr($6, 1, 1) == "/") print $6
+			else print "/proc/" pid "/map_files/" $1
+			exit
+		}' "/proc/$1/maps"
 	else
 		readlink "/proc/$1/exe"
 	fi
@@ -430,7 +440,12 @@ load_base()
 		return
 	fi
 	vaddr=$(readelf -lW "$2" | awk '$1 == "LOAD" { print $3; exit }')
-	base=$(awk -v f="$2" '$6 == f && $3 ~ /^0+$/ { split($1, a, "-"); print a[1]; exit }' "/proc/$1/maps")
+	if [[ $2 == /proc/*/map_files/* ]]; then
+		base=${2##*/}
+		base=${base%%-*}
+	else
+		base=$(awk -v f="$2" '$6 == f && $3 ~ /^0+$/ { split($1, a, "-"); print a[1]; exit }' "/proc/$1/maps")
+	fi
 	[ -n "$base" ] || return 1
 	printf '%d' $((0x$base - (vaddr & ~0xfff)))
 }

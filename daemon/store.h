@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ulpd's patch store: every patch file a client hands over (by file
+ * descriptor) is copied into STATE_DIR/patches under a name made of its
+ * contents' hash and size, owned by ulpd.  ulpd reads and loads only its
+ * copy, so the client's file may change or go at any time, and a
+ * restarted ulpd still finds what it applied.
+ */
+#ifndef ULPD_STORE_H
+#define ULPD_STORE_H
+
+#include <stddef.h>
+
+/* Where the store lives (ulpd's --state-dir). */
+void ulpd_store_set_dir(const char *state_dir);
+
+/*
+ * Copy what fd reads into the store (once per content) and give its path
+ * in out.  name is the client's file name, for messages.  0 or -errno with
+ * a message.
+ */
+int ulpd_store_put(int fd, const char *name, char *out, size_t len);
+
+#endif

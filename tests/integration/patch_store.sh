@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# patch_store: ulpctl hands the patch file to ulpd as a descriptor; ulpd
+# copies it into its store (STATE_DIR/patches/HASH-SIZE.so, its own, mode
+# 0600) and the target loads it from a sealed memfd.  So: the client's file
+# may change or go once applied (revert, status and a restarted ulpd use the
+# copy); the target's maps show the memfd, never the path; a target in its
+# own mount namespace, where the patch's path does not exist, is patched
+# all the same; ulpd opens a path itself only for root.
+. "$(dirname "$0")/lib.sh"
+
+need_file "$PATCHES/patch_compute.so"
+need_file "$PATCHES/patch_compute_other.so"
+start_ulpd
+
+step "the client's file changes and goes after the apply"
+cp "$PATCHES/patch_compute.so" "$TMP/fix.so"
+start_target t target_basic
+pid=$(target_pid t)
+snapshot_target t orig compute
+ulpctl_ok apply "$TMP/fix.so" -p "$pid"
+expect_reply t "call 5" "compute(5)=15"
+cp "$PATCHES/patch_compute_other.so" "$TMP/fix.so"
+rm "$TMP/fix.so"
+stored=$(find "$TMP/state/patches" -name '*.so' -newer "$PATCHES/patch_compute.so")
+[ "$(wc -l <<<"$stored")" -eq 1 ] || fail "store holds: $(ls -l "$TMP/state/patches")"
+cmp "$stored" "$PATCHES/patch_compute.so" || fail "the stored copy differs from the patch"
+assert_eq "$(stat -c '%a %u' "$stored")" "600 0" "mode and owner of the stored copy"
+[[ ${stored##*/} =~ ^[0-9a-f]{16}-$(stat -c %s "$stored")\.so$ ]] ||
+	fail "store name not HASH-SIZE.so: $stored"
+grep -q "/memfd:fix.so (deleted)" "/proc/$pid/maps" || fail "no memfd:fix.so in the maps"
+! grep -q "$TMP/fix.so" "/proc/$pid/maps" || fail "the path is mapped, not the memfd"
+ulpctl_ok status --json
+json_load
+json_one .processes pid "$pid"
+ulpctl_ok revert compute_fix -p "$pid"
+expect_reply t "call 5" "compute(5)=6"
+snapshot_target t reverted compute
+assert_same_code t orig reverted
+
+step "the same file twice: one copy"
+ulpctl_ok apply "$PATCHES/patch_compute.so" -p "$pid"
+ulpctl_ok revert compute_fix -p "$pid"
+[ "$(find "$TMP/state/patches" -name '*.so' | wc -l)" -eq 1 ] ||
+	fail "store holds: $(ls -l "$TMP/state/patches")"
+stop_target t
+
+step "a target in its own mount namespace, where the patch's path is hidden"
+mkdir -p "$TMP/hidden"
+cp "$PATCHES/patch_compute.so" "$TMP/hidden/fix.so"
+# shellcheck disable=SC2016 # expanded by the inner shell
+TARGET_PREFIX=(unshare --mount --propagation private -- sh -c
+	'mount -t tmpfs ulp-test "$0" && exec "$@"' "$TMP/hidden")
+start_target ns target_basic
+TARGET_PREFIX=()
+npid=$(target_pid ns)
+[ "$(readlink "/proc/$npid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
+	fail "target ns shares our mount namespace"
+[ ! -e "/proc/$npid/root$TMP/hidden/fix.so" ] || fail "the patch is visible to target ns"
+ulpctl_ok apply "$TMP/hidden/fix.so" -p "$npid"
+expect_reply ns "call 5" "compute(5)=15"
+ulpctl_ok revert compute_fix -p "$npid"
+expect_reply ns "call 5" "compute(5)=6"
+stop_target ns
+
+step "by path (no descriptor): root only"
+start_target r target_basic
+rpid=$(target_pid r)
+# a raw request as ulpctl would send it, but without the file
+raw_apply()
+{
+	python3 - "$SOCK" "$1" "$rpid" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"cmd": "apply", "patch": sys.argv[2], "pid": int(sys.argv[3])}) + "\n").encode())
+s.shutdown(socket.SHUT_WR)
+print(s.makefile().read().strip())
+PY
+}
+reply=$(raw_apply "$PATCHES/patch_compute.so")
+[ "$(jq -r .ok <<<"$reply")" = true ] || fail "root's apply by path refused: $reply"
+expect_reply r "call 5" "compute(5)=15"
+ulpctl_ok revert compute_fix -p "$rpid"
+stop_target r
+
+test_done
