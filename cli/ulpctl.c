@@ -20,7 +20,9 @@ static const char ulpctl_usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  apply PATCH.so -p PID [--no-wait] [--timeout SEC]   apply a live patch\n"
+	"  apply PATCH.so --exe PATH [--json]                  ... to every process of PATH\n"
 	"  revert NAME -p PID [--no-wait]                      revert an applied patch\n"
+	"  revert NAME --exe PATH [--json]                     ... in every process of PATH\n"
 	"  check PATCH.so [-p PID]                             validate only; nothing changes\n"
 	"  status [-p PID] [--json]                            show applied patches\n"
 	"  threads -p PID [--json]                             each thread's patch state\n"
@@ -30,10 +32,12 @@ static const char ulpctl_usage_text[] =
 	"Options:\n"
 	"  -s, --socket PATH   ulpd's socket (default $ULP_SOCKET or " ULPCTL_DEFAULT_SOCKET ")\n"
 	"  -p, --pid PID       the process\n"
+	"  -e, --exe PATH      apply, revert: every running process of that executable\n"
+	"                      (the same file, or the same build-id), in parallel\n"
 	"  -t, --timeout SEC   apply: reverse the transition if not complete after SEC seconds\n"
 	"      --no-wait       apply, revert: return once the transition has started\n"
 	"  -f, --follow        log: keep printing new lines until the process exits\n"
-	"      --json          status, threads: machine-readable output\n"
+	"      --json          status, threads, apply/revert --exe: machine-readable output\n"
 	"  -h, --help          show this help (also after a command)\n"
 	"  -V, --version       show the version\n"
 	"\n"
@@ -43,6 +47,7 @@ struct ulpctl_args {
 	const char *socket;
 	const char *cmd;
 	const char *operand;
+	const char *exe;
 	long pid;
 	long timeout;
 	int json;
@@ -76,6 +81,7 @@ static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "exe", required_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-wait", no_argument, NULL, 'n' },
@@ -87,8 +93,11 @@ static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
 	int c;
 
 	/* Permute so options may come before or after the command. */
-	while ((c = getopt_long(argc, argv, "s:p:t:fhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:e:t:fhV", opts, NULL)) != -1) {
 		switch (c) {
+		case 'e':
+			a->exe = optarg;
+			break;
 		case 's':
 			a->socket = optarg;
 			break;
@@ -198,6 +207,38 @@ static void ulpctl_print_status(struct json_object *reply)
 	}
 }
 
+/*
+ * apply/revert --exe: a line per process, then the summary; exit 0 when
+ * no process failed (skipped ones did not need it or are another build).
+ */
+static int ulpctl_print_fleet(struct json_object *reply, bool json)
+{
+	struct json_object *procs, *v;
+	bool ok = json_object_object_get_ex(reply, "ok", &v) && json_object_get_boolean(v);
+
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+	} else {
+		json_object_object_get_ex(reply, "processes", &procs);
+		for (size_t i = 0; i < json_object_array_length(procs); i++) {
+			struct json_object *p = json_object_array_get_idx(procs, i), *x;
+
+			json_object_object_get_ex(p, "pid", &x);
+			printf("process %d: ", json_object_get_int(x));
+			json_object_object_get_ex(p, "result", &x);
+			printf("%s", json_object_get_string(x));
+			if (json_object_object_get_ex(p, "error", &x))
+				printf(": %s", json_object_get_string(x));
+			printf("\n");
+		}
+		json_object_object_get_ex(reply, "message", &v);
+		fprintf(ok ? stdout : stderr, "%s%s\n",
+			ok ? "" : "ulpctl: ", json_object_get_string(v));
+	}
+	json_object_put(reply);
+	return ok ? 0 : 1;
+}
+
 static void ulpctl_print_threads(struct json_object *reply, bool json)
 {
 	struct json_object *threads, *tr, *v;
@@ -295,8 +336,12 @@ static int ulpctl_need(const struct ulpctl_args *a, bool operand, bool pid, cons
 		fprintf(stderr, "ulpctl: %s: missing %s\n", a->cmd, what);
 		return 2;
 	}
-	if (pid && !a->pid) {
-		fprintf(stderr, "ulpctl: %s: missing -p PID\n", a->cmd);
+	if (a->exe && a->pid) {
+		fprintf(stderr, "ulpctl: %s: -p and --exe exclude each other\n", a->cmd);
+		return 2;
+	}
+	if (pid && !a->pid && !a->exe) {
+		fprintf(stderr, "ulpctl: %s: missing -p PID (or --exe PATH)\n", a->cmd);
 		return 2;
 	}
 	return 0;
@@ -330,6 +375,10 @@ int main(int argc, char **argv)
 		bool is_apply = a.cmd[0] == 'a';
 
 		ret = ulpctl_need(&a, true, is_apply, "PATCH.so");
+		if (!ret && a.exe && !is_apply) {
+			fprintf(stderr, "ulpctl: check: --exe is for apply and revert\n");
+			ret = 2;
+		}
 		if (!ret && ulpctl_abs_patch(a.operand, patch) < 0)
 			ret = 1;
 		/* ulpd reads the file through this, with its own rights: never by path */
@@ -366,6 +415,16 @@ int main(int argc, char **argv)
 	}
 	if (!ret && a.pid)
 		json_object_object_add(req, "pid", json_object_new_int64(a.pid));
+	if (!ret && a.exe) {
+		char exe[PATH_MAX];
+
+		if (!realpath(a.exe, exe)) {
+			fprintf(stderr, "ulpctl: %s: %s\n", a.exe, strerror(errno));
+			ret = 1;
+		} else {
+			json_object_object_add(req, "exe", json_object_new_string(exe));
+		}
+	}
 	if (!ret)
 		ret = ulpctl_request_file(a.socket, req, file, &reply) < 0 ? 1 : 0;
 	if (file >= 0)
@@ -373,6 +432,8 @@ int main(int argc, char **argv)
 	json_object_put(req);
 	if (ret)
 		return ret;
+	if (a.exe && json_object_object_get_ex(reply, "matched", NULL))
+		return ulpctl_print_fleet(reply, a.json);
 	if (!json_object_object_get_ex(reply, "ok", &v) || !json_object_get_boolean(v)) {
 		json_object_object_get_ex(reply, "error", &v);
 		fprintf(stderr, "ulpctl: %s\n", v ? json_object_get_string(v) : "request failed");

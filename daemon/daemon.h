@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct ulp_target;
+
 struct ulpd_config {
 	const char *socket_path;
 	/* by --socket or $ULP_SOCKET: a socket passed by systemd must be that one */
@@ -48,6 +50,15 @@ void ulpd_send_reply(int fd, struct json_object *reply);
 
 /* Forget every target and waiting client (at exit). */
 void ulpd_targets_free(void);
+/* Replies: {"ok":true,"message":...}; {"ok":false,"error":<last error>}. */
+struct json_object *ulpd_reply_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+struct json_object *ulpd_reply_error(int err, const char *fallback);
+/* The target ulpd keeps for pid, made (or adopted) if new. */
+int ulpd_target_get(pid_t pid, struct ulp_target **out);
+/* The same in a forked worker (fleet.c): nothing of the parent's bookkeeping. */
+int ulpd_target_for_worker(pid_t pid, struct ulp_target **out);
+/* Forget what ulpd knew of pid and take it over again from its saved state. */
+void ulpd_target_readopt(pid_t pid);
 /* Take over every process an earlier ulpd patched (their saved state). */
 void ulpd_adopt_all(void);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "fleet.h"
 #include "store.h"
 #include "daemon.h"
 #include "journal.h"
@@ -233,7 +234,34 @@ void ulpd_adopt_all(void)
 	closedir(d);
 }
 
-static int ulpd_target_get(pid_t pid, struct ulp_target **out)
+int ulpd_target_for_worker(pid_t pid, struct ulp_target **out)
+{
+	struct ulp_target *t = ulpd_target_lookup(pid);
+
+	if (t) {
+		*out = t;
+		return 0;
+	}
+	return ulpd_target_make(pid, out);
+}
+
+void ulpd_target_readopt(pid_t pid)
+{
+	struct ulp_target *t = ulpd_target_lookup(pid);
+
+	if (t) {
+		for (size_t i = 0; i < ulpd_nr_targets; i++)
+			if (ulpd_targets[i] == t)
+				ulpd_targets[i] = ulpd_targets[--ulpd_nr_targets];
+		ulpd_waiters_forget_target(t);
+		ulp_target_free(t);
+	}
+	if (ulpd_target_make(pid, &t) == 0 && ulpd_target_add(t) < 0)
+		ulp_target_free(t);
+	ulp_error_clear();
+}
+
+int ulpd_target_get(pid_t pid, struct ulp_target **out)
 {
 	struct ulp_target *t, **n;
 	int ret;
@@ -258,10 +286,7 @@ static int ulpd_target_get(pid_t pid, struct ulp_target **out)
 	return 0;
 }
 
-static struct json_object *ulpd_reply_ok(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static struct json_object *ulpd_reply_ok(const char *fmt, ...)
+struct json_object *ulpd_reply_ok(const char *fmt, ...)
 {
 	struct json_object *r = json_object_new_object();
 	char msg[1024];
@@ -275,7 +300,7 @@ static struct json_object *ulpd_reply_ok(const char *fmt, ...)
 	return r;
 }
 
-static struct json_object *ulpd_reply_error(int err, const char *fallback)
+struct json_object *ulpd_reply_error(int err, const char *fallback)
 {
 	struct json_object *r = json_object_new_object();
 	const char *msg = ulp_last_error();
@@ -662,6 +687,17 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 	ret = lseek(pfd, 0, SEEK_SET) < 0 ? ulp_errorf(-errno, "%s: %s", path, strerror(errno))
 					  : ulpd_store_put(pfd, path, stored, sizeof(stored));
 	close(pfd);
+	opts.display = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (ret == 0 && ulpd_get_string(req, "exe")) {
+		struct ulpd_fleet_op op = {
+			.apply = true, .patch = stored, .display = opts.display, .name = name
+		};
+
+		if (check_only)
+			return ulpd_reply_error(ulp_errorf(-EINVAL, "check takes -p, not --exe"),
+						NULL);
+		return ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op);
+	}
 	if (ret == 0)
 		ret = ulpd_get_pid(req, peer, &pid);
 	if (ret == 0)
@@ -671,7 +707,6 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 	ulpd_get_int(req, "timeout", &timeout);
 	if (timeout > 86400 * 365)
 		timeout = 86400 * 365;
-	opts.display = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	ret = ulp_patch_apply(t, stored, &opts, &stats);
 	if (ret < 0)
 		return ulpd_reply_error(ret, NULL);
@@ -713,6 +748,11 @@ static struct json_object *ulpd_revert(struct json_object *req, const struct ucr
 
 	if (!name)
 		return ulpd_reply_error(ulp_errorf(-EINVAL, "missing \"name\""), NULL);
+	if (ulpd_get_string(req, "exe")) {
+		struct ulpd_fleet_op op = { .apply = false, .name = name };
+
+		return ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op);
+	}
 	ret = ulpd_known_target(req, peer, name, &t);
 	if (ret == 0)
 		ret = ulp_patch_revert(t, name, &stats);

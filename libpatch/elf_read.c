@@ -2,9 +2,11 @@
 #include "elf_read.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 Elf_Scn *ulp_elf_find_section(Elf *elf, GElf_Word type, GElf_Shdr *shdr)
 {
@@ -65,4 +67,45 @@ int ulp_elf_notes_build_id(const void *notes, size_t len, size_t align, char **o
 		off = desc_off + ((descsz + align - 1) & ~(align - 1));
 	}
 	return 0;
+}
+
+int ulp_elf_build_id(Elf *elf, char **out)
+{
+	size_t nr_phdrs;
+	GElf_Phdr ph;
+
+	*out = NULL;
+	if (elf_getphdrnum(elf, &nr_phdrs))
+		return -ENOEXEC;
+	for (size_t i = 0; i < nr_phdrs; i++) {
+		Elf_Data *data;
+
+		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_NOTE)
+			continue;
+		/* raw bytes: x86-64 files are little-endian, as the host */
+		data = elf_getdata_rawchunk(elf, ph.p_offset, ph.p_filesz, ELF_T_BYTE);
+		if (!data)
+			continue;
+		if (ulp_elf_notes_build_id(data->d_buf, data->d_size, ph.p_align == 8 ? 8 : 4, out))
+			return -ENOMEM;
+		if (*out)
+			return 0;
+	}
+	return 0;
+}
+
+int ulp_elf_file_build_id(const char *path, char **out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+	Elf *elf;
+
+	*out = NULL;
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	ret = elf && elf_kind(elf) == ELF_K_ELF ? ulp_elf_build_id(elf, out) : -ENOEXEC;
+	elf_end(elf);
+	close(fd);
+	return ret;
 }

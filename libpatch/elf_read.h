@@ -28,4 +28,9 @@ int ulp_elf_build_id_hex(const unsigned char *bits, size_t len, char **out);
  */
 int ulp_elf_notes_build_id(const void *notes, size_t len, size_t align, char **out);
 
+/* The NT_GNU_BUILD_ID of an ELF image, from its PT_NOTE segments (*out NULL if none). */
+int ulp_elf_build_id(Elf *elf, char **out);
+/* The same for the file at path: 0, or -errno / -ENOEXEC. */
+int ulp_elf_file_build_id(const char *path, char **out);
+
 #endif

@@ -349,26 +349,12 @@ static int function_symbol(struct patch_image *img, uint64_t vaddr, uint64_t *si
 /* The patch's own NT_GNU_BUILD_ID, from its PT_NOTE segments. */
 static int read_build_id(struct patch_image *img, char **out)
 {
-	size_t nr_phdrs, i;
-	GElf_Phdr ph;
+	int ret = ulp_elf_build_id(img->elf, out);
 
-	*out = NULL;
-	if (elf_getphdrnum(img->elf, &nr_phdrs))
+	if (ret == -ENOEXEC)
 		return elf_failure(img, "bad program headers");
-	for (i = 0; i < nr_phdrs; i++) {
-		Elf_Data *data;
-
-		if (!gelf_getphdr(img->elf, i, &ph) || ph.p_type != PT_NOTE)
-			continue;
-		/* Raw bytes: the file is little-endian x86-64, as the host (check_header()). */
-		data = elf_getdata_rawchunk(img->elf, ph.p_offset, ph.p_filesz, ELF_T_BYTE);
-		if (!data)
-			continue;
-		if (ulp_elf_notes_build_id(data->d_buf, data->d_size, ph.p_align == 8 ? 8 : 4, out))
-			return ulp_errorf(-ENOMEM, "%s: out of memory", img->path);
-		if (*out)
-			return 0;
-	}
+	if (ret < 0)
+		return ulp_errorf(-ENOMEM, "%s: out of memory", img->path);
 	return 0;
 }
 

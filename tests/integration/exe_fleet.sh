@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# exe_fleet: `ulpctl apply/revert --exe PATH` patches every running process
+# of that executable (the same file, or the same build-id once the file was
+# replaced), in parallel, and reports each: patched / reverted / already /
+# skipped (another build) / failed; --json; processes of other programs are
+# left alone.  ulpd then knows every process it patched (status).
+. "$(dirname "$0")/lib.sh"
+
+need_file "$PATCHES/patch_compute.so"
+need_file "$TARGETS/target_basic"
+need_file "$TARGETS/klp_target"
+start_ulpd
+mkdir -p "$TMP/bin"
+cp "$TARGETS/target_basic" "$TMP/bin/server"
+TARGETS_SAVED=$TARGETS
+TARGETS=$TMP/bin
+for n in a b c; do
+	start_target "$n" server
+done
+TARGETS=$TARGETS_SAVED
+start_target other klp_target
+
+# fleet_result JSON PID: that process's result in a --json reply.
+fleet_result()
+{
+	jq -r --argjson p "$2" '.processes[] | select(.pid == $p) | .result' <<<"$1"
+}
+
+step "apply --exe: every process of the program, no other"
+ulpctl_ok apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server"
+for n in a b c; do
+	assert_contains "$OUT" "process $(target_pid "$n"): patched" "apply --exe output"
+	expect_reply "$n" "call 5" "compute(5)=15"
+done
+assert_not_contains "$OUT" "process $(target_pid other):" "apply --exe output"
+assert_contains "$OUT" "applied patch 'compute_fix' to 3 of 3 process(es) of $TMP/bin/server" \
+	"apply --exe summary"
+ulpctl_ok status --json
+for n in a b c; do
+	[ "$(jq --argjson p "$(target_pid "$n")" '[.processes[] | select(.pid == $p)] | length' \
+		<<<"$OUT")" -eq 1 ] || fail "status does not list ${n}: $OUT"
+done
+
+step "again: already applied everywhere, exit 0"
+ulpctl_ok apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" --json
+for n in a b c; do
+	assert_eq "$(fleet_result "$OUT" "$(target_pid "$n")")" already "result of $n"
+done
+
+step "the file replaced by another build: its old processes are skipped"
+ulpctl_ok revert compute_fix --exe "$TMP/bin/server"
+# the same program with another build-id (the note's last byte changed)
+cp "$TMP/bin/server" "$TMP/server.new"
+python3 - "$TMP/server.new" "$(readelf -n "$TMP/server.new" | awk '/Build ID/ { print $3 }')" <<'PY'
+import sys
+path, bid = sys.argv[1], bytes.fromhex(sys.argv[2])
+data = bytearray(open(path, "rb").read())
+at = data.find(bid)
+assert at > 0
+data[at + len(bid) - 1] ^= 0xff
+open(path, "wb").write(data)
+PY
+chmod +x "$TMP/server.new"
+mv "$TMP/server.new" "$TMP/bin/server"
+TARGETS=$TMP/bin
+start_target d server
+TARGETS=$TARGETS_SAVED
+ulpctl_ok apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" --json
+assert_eq "$(fleet_result "$OUT" "$(target_pid d)")" patched "result of d (the new build)"
+for n in a b c; do
+	assert_eq "$(fleet_result "$OUT" "$(target_pid "$n")")" skipped "result of $n (old build)"
+	expect_reply "$n" "call 5" "compute(5)=6"
+done
+expect_reply d "call 5" "compute(5)=15"
+jq -e '.processes[] | select(.result == "skipped") | .error | contains("another build")' \
+	<<<"$OUT" >/dev/null || fail "skipped without the reason: $OUT"
+
+step "revert --exe"
+ulpctl_ok revert compute_fix --exe "$TMP/bin/server"
+assert_contains "$OUT" "process $(target_pid d): reverted" "revert --exe output"
+expect_reply d "call 5" "compute(5)=6"
+run_ulpctl apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" -p "$(target_pid d)"
+assert_eq "$RC" 2 "exit status of apply with both -p and --exe (bad usage)"
+assert_contains "$ERR" "exclude each other" "apply with both -p and --exe"
+test_done
