@@ -129,7 +129,7 @@ static void ulpd_fleet_read(FILE *f, struct ulpd_fleet_entry *e, size_t n)
 static void ulpd_fleet_run(struct ulpd_fleet_entry *e, size_t n, const struct ulpd_fleet_op *op)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t k = (size_t)(cpus > 0 ? 2 * cpus : 2);
+	size_t k = (size_t)(cpus > 0 ? 8 * cpus : 8);
 	FILE *in[ULPD_FLEET_WORKERS_MAX] = { 0 };
 	pid_t kids[ULPD_FLEET_WORKERS_MAX];
 	size_t started = 0;

@@ -94,18 +94,7 @@ static void ulpd_schedule(struct ulp_target *t);
 /* ulp's runtime is mapped: an earlier ulpd patched the process (or its parent). */
 static bool ulpd_has_runtime(pid_t pid)
 {
-	char path[64], line[4352];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, "/libulp-rt.so") != NULL;
-	fclose(f);
-	return found;
+	return ulp_proc_maps_has(pid, "/libulp-rt.so");
 }
 
 /*

@@ -566,6 +566,7 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 		return ret;
 	}
 	ret = ulp_symbols_open(t->pid, &syms);
+	ulp_trace("symbols read");
 	if (ret == 0 && !ulp_symbols_find_object(syms, "libc.so.6"))
 		ret = ulp_errorf(
 			-ENOTSUP,

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "memory.h"
 #include "process.h"
+#include "procfs.h"
 #include "remote_call.h"
 #include "rt_abi.h"
 #include "symbols.h"
@@ -63,8 +64,8 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 		return -EAGAIN; /* being mapped: the loader has not zero-filled .bss yet */
 	if (ret < 0)
 		return ret;
-	if (hdr.magic == 0)
-		return -EAGAIN; /* mapped, constructor not run yet */
+	if (hdr.magic == 0 || (hdr.magic == ULP_RT_MAGIC && hdr.abi == 0))
+		return -EAGAIN; /* mapped, constructor not run (or not far) yet */
 	if (hdr.magic != ULP_RT_MAGIC || hdr.abi != ULP_RT_ABI)
 		return ulp_errorf(-EPROTO, "process %d has an incompatible ulp runtime loaded",
 				  p->pid);
@@ -353,8 +354,10 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	ulp_unwinder_destroy(unw);
 	if (ret < 0)
 		return ret;
+	ulp_trace("inject: thread %d borrowed", h->tid);
 	ret = ulp_start_loader_thread(p, h, &f, &scratch);
 	ulp_thread_resume(p, h);
+	ulp_trace("inject: loader thread started");
 	if (ret < 0) {
 		/* The borrowed thread is restored; leave no scratch behind. */
 		if (scratch && ulp_thread_stop(p, ulp_process_find_thread(p, h->tid)) == 0) {
@@ -367,16 +370,19 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 		return ulp_error_prefix(ret, "cannot inject the ulp runtime into process %d",
 					p->pid);
 	}
-	for (waited = 0; waited < ULP_INJECT_READY_TIMEOUT_MS; waited += 5) {
+	for (waited = 0; waited < ULP_INJECT_READY_TIMEOUT_MS; waited++) {
 		struct ulp_symbols *fresh;
 
 		ulp_process_poll(p, 0);
 		if (p->exited)
 			return ulp_errorf(-ESRCH, "process %d exited while the runtime was loading",
 					  p->pid);
-		ulp_sleep_ms(5);
-		if (ulp_symbols_open(p->pid, &fresh) < 0)
+		ulp_sleep_ms(1);
+		/* symbols (dearer) only once the runtime is mapped */
+		if (!ulp_proc_maps_has(p->pid, "/libulp-rt.so") ||
+		    ulp_symbols_open(p->pid, &fresh) < 0)
 			continue;
+		ulp_trace("inject: symbols reread");
 		ret = ulp_runtime_find(t, p, fresh);
 		if (ret == 0) {
 			ulp_symbols_close(*syms);
@@ -384,8 +390,13 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 			break;
 		}
 		ulp_symbols_close(fresh);
-		if (ret != -ENOENT && ret != -EAGAIN)
+		/*
+		 * Our own runtime: a mismatch means it was read half mapped
+		 * (symbols taken between the loader's mmaps): read again.
+		 */
+		if (ret != -ENOENT && ret != -EAGAIN && ret != -EPROTO)
 			return ret;
+		ulp_error_clear();
 	}
 	if (!t->rt_info)
 		return ulp_errorf(-ETIMEDOUT, "the ulp runtime %s did not start in process %d",

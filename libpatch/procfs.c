@@ -138,3 +138,19 @@ unsigned long long ulp_proc_start_time(pid_t pid)
 		sscanf(s, "%llu", &start);
 	return start;
 }
+
+bool ulp_proc_maps_has(pid_t pid, const char *needle)
+{
+	char path[64], line[4352];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}

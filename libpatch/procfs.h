@@ -30,6 +30,9 @@ struct ulp_map_area {
 /* The mappings of /proc/PID/maps, in address order.  -ESRCH if no such process. */
 int ulp_proc_maps_read(pid_t pid, struct ulp_map_area **out, size_t *nr);
 
+/* Does a line of /proc/PID/maps contain needle (a mapped file's name)? */
+bool ulp_proc_maps_has(pid_t pid, const char *needle);
+
 /* The thread ids of /proc/PID/task, ascending.  -ESRCH if no such process. */
 int ulp_proc_tasks(pid_t pid, pid_t **out, size_t *nr);
 

@@ -140,18 +140,28 @@ static long ulp_raw_syscall2(long nr, long a, long b)
  * while function entries hold an int3 and must not enter code that may be
  * patched, libc's syscall() included.
  */
-ULP_RT_EXPORT int ulp_rt_sync_core(void)
+static int ulp_sync_core_registered;
+
+static int ulp_rt_sync_core_register(void)
 {
-	static int registered;
 	long r;
 
-	if (!registered) {
-		r = ulp_raw_syscall2(SYS_membarrier,
-				     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0);
-		if (r < 0)
-			return (int)r;
-		registered = 1;
-	}
+	if (ulp_sync_core_registered)
+		return 0;
+	r = ulp_raw_syscall2(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+			     0);
+	if (r < 0)
+		return (int)r;
+	ulp_sync_core_registered = 1;
+	return 0;
+}
+
+ULP_RT_EXPORT int ulp_rt_sync_core(void)
+{
+	int r = ulp_rt_sync_core_register();
+
+	if (r < 0)
+		return r;
 	return (int)ulp_raw_syscall2(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0);
 }
 
@@ -260,6 +270,11 @@ static void *ulp_worker(void *arg)
 	sigdelset(&all, SIGTRAP);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	__atomic_store_n(&ulp_rt_info.worker_tid, (int32_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	/*
+	 * The first code change serialises CPUs with membarrier, whose
+	 * registration takes a while: done now, while ulpd prepares the patch.
+	 */
+	ulp_rt_sync_core_register();
 	for (;;) {
 		ssize_t n = ulp_worker_fd < 0 ? -1 : recv(ulp_worker_fd, &call, sizeof(call), 0);
 		struct ulp_worker_result res;
@@ -359,8 +374,9 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 	char *tp;
 
 	__asm__("mov %%fs:0, %0" : "=r"(tp));
-	ulp_rt_info.magic = ULP_RT_MAGIC;
+	/* the ABI before the magic: a reader that sees the magic sees the ABI */
 	ulp_rt_info.abi = ULP_RT_ABI;
+	__atomic_store_n(&ulp_rt_info.magic, ULP_RT_MAGIC, __ATOMIC_RELEASE);
 	ulp_rt_info.tls_offset = (int32_t)((char *)&ulp_thread_tls.state - tp);
 	ulp_rt_info.fn_load = (uint64_t)ulp_rt_load;
 	ulp_rt_info.fn_unload = (uint64_t)ulp_rt_unload;

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# run_fleet.sh - patch N running processes of one program at once with
+# `ulpctl apply --exe` (then revert them the same way): wall time of each
+# command, and the peak RSS of ulpd (VmHWM) and of its forked workers.
+#
+#   bench/run_fleet.sh [N]        (default 1000)
+#
+# Starts N copies of ulp_bench_fleet (each sleeps in pause() once ready),
+# ulpd, times apply --exe and revert --exe of patch_fleet.so, checks every
+# process is reported patched / reverted, and prints a markdown table.
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+N=${1:-1000}
+PROG=$BENCH_BIN/ulp_bench_fleet
+PATCH=$BENCH_BIN/patch_fleet.so
+need_file "$PROG"
+need_file "$PATCH"
+
+pids=()
+log "starting $N copies of ulp_bench_fleet"
+for ((i = 0; i < N; i++)); do
+	"$PROG" </dev/null >"$TMP/fleet.$i.out" 2>&1 &
+	pids+=($!)
+	track_pid "$!"
+done
+for ((i = 0; i < N; i++)); do
+	wait_until "copy $i to be ready" "$WAIT_TIMEOUT" grep -q '^ready' "$TMP/fleet.$i.out"
+done
+start_ulpd
+
+# fleet VERB ARGS...: time one ulpctl --exe call; SECONDS_TAKEN, COUNT of "VERB" lines
+fleet()
+{
+	local verb=$1 t0 t1
+	shift
+	t0=$(now_us)
+	run_ulpctl "$@" --exe "$PROG"
+	t1=$(now_us)
+	[ "$RC" -eq 0 ] || fail "$* --exe: $ERR; $(grep -v ": $verb\$" <<<"$OUT" | head -5)"
+	SECONDS_TAKEN=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e6 }')
+	COUNT=$(grep -c ": $verb\$" <<<"$OUT" || true)
+	[ "$COUNT" -eq "$N" ] || fail "$verb in $COUNT of $N processes: $(grep -v ": $verb\$" <<<"$OUT" | head -5)"
+}
+
+rss_kb()
+{
+	awk '/^VmHWM:/ { print $2 }' "/proc/$ULPD_PID/status"
+}
+
+fleet patched apply "$PATCH"
+apply_s=$SECONDS_TAKEN
+apply_rss=$(rss_kb)
+fleet reverted revert fleet_fix
+revert_s=$SECONDS_TAKEN
+revert_rss=$(rss_kb)
+stop_ulpd
+for p in "${pids[@]}"; do
+	kill_pid "$p" KILL
+	untrack_pid "$p"
+done
+
+report <<TABLE
+| processes | apply --exe | revert --exe | ulpd peak RSS after apply | after revert | CPUs |
+|---|---|---|---|---|---|
+| $N | $apply_s s | $revert_s s | $((apply_rss / 1024)) MiB | $((revert_rss / 1024)) MiB | $(nproc) |
+TABLE
