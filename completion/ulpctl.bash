@@ -21,8 +21,8 @@ _ulpctl_global_opts='-s --socket -h --help -V --version'
 _ulpctl_cmd_opts()
 {
 	case $1 in
-	apply) echo '-p --pid --no-wait -t --timeout' ;;
-	revert) echo '-p --pid --no-wait' ;;
+	apply) echo '-p --pid -e --exe --no-wait -t --timeout --json' ;;
+	revert) echo '-p --pid -e --exe --no-wait --json' ;;
 	check | force) echo '-p --pid' ;;
 	status | threads) echo '-p --pid --json' ;;
 	log) echo '-p --pid -f --follow' ;;
@@ -34,7 +34,7 @@ _ulpctl_cmd_opts()
 _ulpctl_opt_takes_arg()
 {
 	case $1 in
-	-s | --socket | -p | --pid | -t | --timeout) return 0 ;;
+	-s | --socket | -p | --pid | -e | --exe | -t | --timeout) return 0 ;;
 	esac
 	return 1
 }
@@ -187,7 +187,7 @@ _ulpctl()
 			continue
 		fi
 		case $w in
-		-p | --pid | -s | --socket | -t | --timeout)
+		-p | --pid | -s | --socket | -e | --exe | -t | --timeout)
 			if ((i + 1 != cword)); then
 				case $w in
 				-p | --pid) pid=${words[i + 1]-} ;;
@@ -239,7 +239,7 @@ _ulpctl()
 		_ulpctl_add_matches "$cur" "$pids"
 		return 0
 		;;
-	-s | --socket)
+	-s | --socket | -e | --exe)
 		_ulpctl_files "$cur"
 		return 0
 		;;
