@@ -150,77 +150,71 @@ static pid_t ulpd_parent_of(pid_t pid)
 }
 
 /*
+ * Take pid over from the state a ulpd of this socket saved in it (why: how
+ * ulpd came to it, for the journal).  False if it is not such a process.
+ */
+static bool ulpd_adopt(pid_t pid, const char *why)
+{
+	struct ulp_target *t;
+	int ret = ulp_target_adopt(pid, &t);
+
+	if (ret < 0) {
+		/* another ulpd's, or never patched by one (nothing saved) */
+		if (ret != -EBUSY && ret != -ENOENT)
+			ulpd_log(LOG_WARNING, "adopt-failed", pid, NULL, "process %d: %s", pid,
+				 ulp_last_error());
+		ulp_error_clear();
+		return false;
+	}
+	ulpd_log(LOG_NOTICE, "adopt", pid, NULL, "process %d%s: adopted with %zu patch(es)%s", pid,
+		 why, t->nr_patches, t->transition ? ", one in transition" : "");
+	ulpd_schedule(t);
+	if (ulpd_target_add(t) < 0)
+		ulp_target_free(t);
+	return true;
+}
+
+/* Every process with ulp's runtime mapped that ulpd does not know yet and want() accepts. */
+static bool ulpd_adopt_each(bool (*want)(pid_t), const char *why)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool any = false;
+
+	if (!d)
+		return false;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == getpid() || ulpd_target_lookup((pid_t)pid) ||
+		    (want && !want((pid_t)pid)) || !ulpd_has_runtime((pid_t)pid))
+			continue;
+		any |= ulpd_adopt((pid_t)pid, why);
+	}
+	closedir(d);
+	return any;
+}
+
+static bool ulpd_child_of_target(pid_t pid)
+{
+	return ulpd_target_lookup(ulpd_parent_of(pid)) != NULL;
+}
+
+/*
  * Children forked by patched processes keep the patched code: they are
  * taken over (from the state their parent's memory held) so that status
- * lists them and they can be reverted on their own.
+ * lists them and they can be reverted on their own; grandchildren too.
  */
 static void ulpd_adopt_children(void)
 {
-	bool more = true;
-
-	for (int pass = 0; more && pass < 8; pass++) {
-		DIR *d = opendir("/proc");
-		struct dirent *e;
-
-		more = false;
-		if (!d)
-			return;
-		while ((e = readdir(d))) {
-			char *end;
-			long pid = strtol(e->d_name, &end, 10);
-			struct ulp_target *t;
-
-			if (*end || pid <= 0 || ulpd_target_lookup((pid_t)pid) ||
-			    !ulpd_target_lookup(ulpd_parent_of((pid_t)pid)) ||
-			    !ulpd_has_runtime((pid_t)pid) || ulp_target_adopt((pid_t)pid, &t) < 0) {
-				ulp_error_clear();
-				continue;
-			}
-			ulpd_log(LOG_NOTICE, "adopt", (pid_t)pid, NULL,
-				 "process %ld: a child of process %d, adopted with %zu patch(es)",
-				 pid, ulpd_parent_of((pid_t)pid), t->nr_patches);
-			ulpd_schedule(t);
-			if (ulpd_target_add(t) < 0)
-				ulp_target_free(t);
-			more = true;
-		}
-		closedir(d);
-	}
+	for (int pass = 0; pass < 8 && ulpd_adopt_each(ulpd_child_of_target, " (a child)"); pass++)
+		;
 }
 
 void ulpd_adopt_all(void)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		struct ulp_target *t;
-		int ret;
-
-		if (*end || pid <= 0 || pid == getpid() || ulpd_target_lookup((pid_t)pid) ||
-		    !ulpd_has_runtime((pid_t)pid))
-			continue;
-		ret = ulp_target_adopt((pid_t)pid, &t);
-		if (ret < 0) {
-			/* another ulpd's, or never patched by one (nothing saved) */
-			if (ret != -EBUSY && ret != -ENOENT)
-				ulpd_log(LOG_WARNING, "adopt-failed", (pid_t)pid, NULL,
-					 "process %ld: %s", pid, ulp_last_error());
-			ulp_error_clear();
-			continue;
-		}
-		ulpd_log(LOG_NOTICE, "adopt", (pid_t)pid, NULL,
-			 "process %ld: adopted with %zu patch(es)%s", pid, t->nr_patches,
-			 t->transition ? ", one in transition" : "");
-		ulpd_schedule(t);
-		if (ulpd_target_add(t) < 0)
-			ulp_target_free(t);
-	}
-	closedir(d);
+	ulpd_adopt_each(NULL, "");
 }
 
 int ulpd_target_for_worker(pid_t pid, struct ulp_target **out)

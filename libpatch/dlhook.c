@@ -18,6 +18,7 @@
 #include "memory.h"
 #include "poke.h"
 #include "process.h"
+#include "procfs.h"
 #include "symbols.h"
 
 #define ULP_LDSO_SONAME "ld-linux-x86-64.so.2"
@@ -37,7 +38,7 @@ static bool ulp_is_padding(const uint8_t *b, size_t n)
 static int ulp_dlhook_channel(struct ulp_target *t, struct ulp_process *p, uint64_t r_debug)
 {
 	uint64_t fn_open, fn_release, tfd, r;
-	int pidfd, fd, ret;
+	int fd, ret;
 
 	ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_hook_open),
 			       &fn_open);
@@ -52,19 +53,14 @@ static int ulp_dlhook_channel(struct ulp_target *t, struct ulp_process *p, uint6
 		return ulp_errorf((int)tfd, "the runtime cannot open the loader hook's channel: %s",
 				  strerror(-(int)tfd));
 	/* ulpd takes the other end: then if ulpd goes, the hook reads EOF */
-	pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)tfd, 0);
+	fd = ulp_proc_take_fd(p->pid, (int)tfd);
 	if (fd < 0)
-		ret = ulp_errorf(-errno,
-				 "cannot take the loader hook's channel from process %d: %s",
-				 p->pid, strerror(errno));
-	if (pidfd >= 0)
-		close(pidfd);
+		ret = ulp_errorf(fd, "cannot take the loader hook's channel from process %d: %s",
+				 p->pid, strerror(-fd));
 	tfd &= 0xffffffff;
 	ulp_runtime_call(t, p, fn_release, &tfd, 1, &r);
 	if (ret < 0)
 		return ret;
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	t->hook_fd = fd;
 	return 0;
 }

@@ -85,8 +85,7 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 	return 0;
 }
 
-/* The runtime already there (loaded by an earlier ulpd)? */
-int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
+int ulp_runtime_info_addr(struct ulp_symbols *syms, uint64_t *addr)
 {
 	struct ulp_symbol sym;
 	int ret;
@@ -94,9 +93,18 @@ int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_sym
 	if (!ulp_symbols_find_object(syms, ULP_RT_SONAME))
 		return -ENOENT;
 	ret = ulp_symbols_resolve(syms, ULP_RT_SONAME, ULP_RT_INFO_SYMBOL, 0, &sym);
-	if (ret < 0)
-		return ret;
-	return ulp_runtime_read_info(t, p, sym.addr);
+	if (ret == 0)
+		*addr = sym.addr;
+	return ret;
+}
+
+/* The runtime already there (loaded by an earlier ulpd)? */
+int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
+{
+	uint64_t addr;
+	int ret = ulp_runtime_info_addr(syms, &addr);
+
+	return ret < 0 ? ret : ulp_runtime_read_info(t, p, addr);
 }
 
 static bool ulp_frame_unsafe(struct ulp_symbols *syms, uint64_t ip)
@@ -465,18 +473,12 @@ static int ulp_runtime_call_channel(struct ulp_target *t, struct ulp_process *p,
 /* ulpd's copy of the worker's end of the channel, taken from the target. */
 static int ulp_worker_channel_take(struct ulp_target *t, struct ulp_process *p)
 {
-	int pidfd, fd;
-
 	if (t->worker_fd >= 0 || t->worker_tfd < 0)
 		return t->worker_fd;
-	pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, t->worker_tfd, 0);
-	if (pidfd >= 0)
-		close(pidfd);
-	if (fd >= 0)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-	t->worker_fd = fd;
-	return fd;
+	t->worker_fd = ulp_proc_take_fd(p->pid, t->worker_tfd);
+	if (t->worker_fd < 0)
+		t->worker_fd = -1;
+	return t->worker_fd;
 }
 
 int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, const uint64_t *args,

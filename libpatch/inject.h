@@ -28,6 +28,8 @@ const char *ulp_runtime_path(void);
  */
 int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols **syms);
 
+/* Where ulp_rt_info is in the process (-ENOENT: no runtime mapped). */
+int ulp_runtime_info_addr(struct ulp_symbols *syms, uint64_t *addr);
 /* The runtime an earlier ulpd loaded: t->rt_info & co. filled, or -ENOENT. */
 int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms);
 /* Call fn(args...) on the runtime's worker thread. */

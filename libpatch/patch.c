@@ -477,7 +477,7 @@ static int ulp_patch_memfd(struct ulp_target *t, struct ulp_process *p, const ch
 	uint64_t scratch = t->rt_info + offsetof(struct ulp_rt_info, scratch);
 	uint64_t fn, tfd = 0, r;
 	char memname[256];
-	int in = -1, fd = -1, pidfd, ret;
+	int in = -1, fd = -1, ret;
 
 	snprintf(memname, sizeof(memname), "%s", name);
 	ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_memfd), &fn);
@@ -490,12 +490,10 @@ static int ulp_patch_memfd(struct ulp_target *t, struct ulp_process *p, const ch
 	if ((int)tfd < 0)
 		return ulp_errorf((int)tfd, "process %d cannot create a memfd for the patch: %s",
 				  p->pid, strerror(-(int)tfd));
-	pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	if (pidfd >= 0)
-		fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)tfd, 0);
+	fd = ulp_proc_take_fd(p->pid, (int)tfd);
 	if (fd < 0)
-		ret = ulp_errorf(-errno, "cannot take the patch memfd of process %d: %s", p->pid,
-				 strerror(errno));
+		ret = ulp_errorf(fd, "cannot take the patch memfd of process %d: %s", p->pid,
+				 strerror(-fd));
 	if (ret == 0 && (in = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		ret = ulp_errorf(-errno, "cannot open %s: %s", path, strerror(errno));
 	while (ret == 0) {
@@ -516,8 +514,6 @@ static int ulp_patch_memfd(struct ulp_target *t, struct ulp_process *p, const ch
 		close(in);
 	if (fd >= 0)
 		close(fd);
-	if (pidfd >= 0)
-		close(pidfd);
 	if (ret < 0) {
 		if (ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_close), &fn) ==
 		    0)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,4 +154,19 @@ bool ulp_proc_maps_has(pid_t pid, const char *needle)
 		found = strstr(line, needle) != NULL;
 	fclose(f);
 	return found;
+}
+
+int ulp_proc_take_fd(pid_t pid, int tfd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), fd = -1, err;
+
+	if (pidfd >= 0)
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
+	err = errno;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (fd < 0)
+		return -err;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
 }

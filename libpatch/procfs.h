@@ -30,6 +30,13 @@ struct ulp_map_area {
 /* The mappings of /proc/PID/maps, in address order.  -ESRCH if no such process. */
 int ulp_proc_maps_read(pid_t pid, struct ulp_map_area **out, size_t *nr);
 
+/*
+ * A copy (close-on-exec) of the process's file descriptor tfd
+ * (pidfd_getfd: ulpd takes its end of a channel from the target), or
+ * -errno.
+ */
+int ulp_proc_take_fd(pid_t pid, int tfd);
+
 /* Does a line of /proc/PID/maps contain needle (a mapped file's name)? */
 bool ulp_proc_maps_has(pid_t pid, const char *needle);
 

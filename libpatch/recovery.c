@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "error.h"
+#include "inject.h"
 #include "memory.h"
 #include "patch.h"
 #include "process.h"
@@ -525,16 +526,11 @@ int ulp_recovery_peek(struct ulp_target *t, struct ulp_symbols *syms)
 {
 	/* plain reads (process_vm_readv), no ptrace */
 	struct ulp_process peek = { .pid = t->pid, .mem_fd = -1 };
-	struct ulp_symbol sym;
 	struct json_object *j;
-	int ret;
+	int ret = ulp_runtime_info_addr(syms, &t->rt_info);
 
-	if (!ulp_symbols_find_object(syms, ULP_RT_SONAME))
-		return -ENOENT;
-	ret = ulp_symbols_resolve(syms, ULP_RT_SONAME, ULP_RT_INFO_SYMBOL, 0, &sym);
 	if (ret < 0)
 		return ret;
-	t->rt_info = sym.addr;
 	ret = ulp_saved_parse(t, &peek, &j);
 	t->rt_info = 0;
 	if (ret == 0)
