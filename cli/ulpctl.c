@@ -20,7 +20,7 @@ static const char ulpctl_usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  apply PATCH.so -p PID [--no-wait] [--timeout SEC]   apply a live patch\n"
-	"  apply PATCH.so --exe PATH [--json]                  ... to every process of PATH\n"
+	"  apply PATCH.so --exe PATH [--persist] [--json]      ... to every process of PATH\n"
 	"  revert NAME -p PID [--no-wait]                      revert an applied patch\n"
 	"  revert NAME --exe PATH [--json]                     ... in every process of PATH\n"
 	"  check PATCH.so [-p PID]                             validate only; nothing changes\n"
@@ -34,6 +34,8 @@ static const char ulpctl_usage_text[] =
 	"  -p, --pid PID       the process\n"
 	"  -e, --exe PATH      apply, revert: every running process of that executable\n"
 	"                      (the same file, or the same build-id), in parallel\n"
+	"      --persist       apply --exe: also patch processes of PATH started later,\n"
+	"                      before their main() (until revert --exe; root only)\n"
 	"  -t, --timeout SEC   apply: reverse the transition if not complete after SEC seconds\n"
 	"      --no-wait       apply, revert: return once the transition has started\n"
 	"  -f, --follow        log: keep printing new lines until the process exits\n"
@@ -52,6 +54,7 @@ struct ulpctl_args {
 	long timeout;
 	int json;
 	int no_wait;
+	int persist;
 	int follow;
 };
 
@@ -85,6 +88,7 @@ static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-wait", no_argument, NULL, 'n' },
+		{ "persist", no_argument, NULL, 'P' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -120,6 +124,9 @@ static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
 		}
 		case 'n':
 			a->no_wait = 1;
+			break;
+		case 'P':
+			a->persist = 1;
 			break;
 		case 'f':
 			a->follow = 1;
@@ -415,6 +422,12 @@ int main(int argc, char **argv)
 	}
 	if (!ret && a.pid)
 		json_object_object_add(req, "pid", json_object_new_int64(a.pid));
+	if (!ret && a.persist && (!a.exe || strcmp(a.cmd, "apply") != 0)) {
+		fprintf(stderr, "ulpctl: --persist goes with apply --exe\n");
+		ret = 2;
+	}
+	if (!ret && a.persist)
+		json_object_object_add(req, "persist", json_object_new_boolean(1));
 	if (!ret && a.exe) {
 		char exe[PATH_MAX];
 

@@ -21,7 +21,7 @@ _ulpctl_global_opts='-s --socket -h --help -V --version'
 _ulpctl_cmd_opts()
 {
 	case $1 in
-	apply) echo '-p --pid -e --exe --no-wait -t --timeout --json' ;;
+	apply) echo '-p --pid -e --exe --persist --no-wait -t --timeout --json' ;;
 	revert) echo '-p --pid -e --exe --no-wait --json' ;;
 	check | force) echo '-p --pid' ;;
 	status | threads) echo '-p --pid --json' ;;

@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "fleet.h"
+#include "persist.h"
 #include "store.h"
 #include "daemon.h"
 #include "journal.h"
@@ -90,6 +91,7 @@ static struct ulp_target *ulpd_target_lookup(pid_t pid)
 }
 
 static void ulpd_schedule(struct ulp_target *t);
+static bool ulpd_get_bool(struct json_object *req, const char *key, bool dflt);
 
 /* ulp's runtime is mapped: an earlier ulpd patched the process (or its parent). */
 static bool ulpd_has_runtime(pid_t pid)
@@ -676,10 +678,28 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 			.apply = true, .patch = stored, .display = opts.display, .name = name
 		};
 
+		bool persist = ulpd_get_bool(req, "persist", false);
+		struct json_object *r;
+
 		if (check_only)
 			return ulpd_reply_error(ulp_errorf(-EINVAL, "check takes -p, not --exe"),
 						NULL);
-		return ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op);
+		/* --persist: root only, it patches whoever runs the program later */
+		if (persist && peer->uid != 0)
+			return ulpd_reply_error(
+				ulp_errorf(-EPERM,
+					   "--persist: only root may patch processes yet to start"),
+				NULL);
+		if (persist) {
+			ret = ulpd_persist_add(ulpd_get_string(req, "exe"), stored, opts.display,
+					       name);
+			if (ret < 0)
+				return ulpd_reply_error(ret, NULL);
+		}
+		r = ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op);
+		if (persist)
+			json_object_object_add(r, "persist", json_object_new_boolean(1));
+		return r;
 	}
 	if (ret == 0)
 		ret = ulpd_get_pid(req, peer, &pid);
@@ -734,6 +754,9 @@ static struct json_object *ulpd_revert(struct json_object *req, const struct ucr
 	if (ulpd_get_string(req, "exe")) {
 		struct ulpd_fleet_op op = { .apply = false, .name = name };
 
+		/* the program's later processes are no longer patched either */
+		if (peer->uid == 0)
+			ulpd_persist_remove(ulpd_get_string(req, "exe"), name);
 		return ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op);
 	}
 	ret = ulpd_known_target(req, peer, name, &t);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "persist.h"
 #include "recovery.h"
 #include "store.h"
 #include "journal.h"
@@ -305,10 +306,12 @@ int ulpd_serve(const struct ulpd_config *cfg)
 	ulp_recovery_set_owner(path);
 	ulpd_store_set_dir(cfg->state_dir);
 	ulpd_adopt_all();
+	/* --persist rules of an earlier ulpd: their executables are watched again */
+	ulpd_persist_init(cfg->state_dir);
 	/* ready: connections are accepted from here on */
 	sd_notifyf(0, "READY=1\nSTATUS=Serving %s; no event yet", path);
 	while (!ulpd_stop) {
-		struct pollfd pfd[1 + 2 * ULPD_MAX_WAITING];
+		struct pollfd pfd[2 + 2 * ULPD_MAX_WAITING];
 		int fds[ULPD_MAX_WAITING], hooks[ULPD_MAX_WAITING], timeout = ulpd_tick(), n;
 		size_t nw = ulpd_waiting_fds(fds, ULPD_MAX_WAITING);
 		size_t nh = ulpd_hook_fds(hooks, ULPD_MAX_WAITING);
@@ -321,9 +324,13 @@ int ulpd_serve(const struct ulpd_config *cfg)
 			pfd[1 + nw + i] = (struct pollfd){ .fd = hooks[i], .events = POLLIN };
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;
-		n = poll(pfd, 1 + nw + nh, timeout);
+		pfd[1 + nw + nh] = (struct pollfd){ .fd = ulpd_persist_fd(), .events = POLLIN };
+		n = poll(pfd, 2 + nw + nh, timeout);
 		if (n <= 0)
 			continue;
+		/* a program being started is waiting in execve() for ulpd (--persist) */
+		if (pfd[1 + nw + nh].revents & POLLIN)
+			ulpd_persist_ready();
 		/* a thread waits inside dlopen() or dlclose(): first */
 		for (size_t i = 0; i < nh; i++)
 			if (pfd[1 + nw + i].revents)

@@ -1041,3 +1041,27 @@ int ulp_target_adopt(pid_t pid, struct ulp_target **out)
 	*out = t;
 	return 0;
 }
+
+int ulp_target_write_code(struct ulp_target *t, uint64_t addr, const uint8_t *bytes, size_t len)
+{
+	struct ulp_poke k = { .addr = addr, .len = len, .emulate_to = addr };
+	bool no_sync = t->no_sync_core;
+	struct ulp_session s;
+	int ret;
+
+	if (len > sizeof(k.bytes))
+		return ulp_errorf(-EINVAL, "%zu bytes of code at once", len);
+	memcpy(k.bytes, bytes, len);
+	ret = ulp_session_open(t, NULL, &s);
+	if (ret < 0)
+		return ret;
+	/* without the runtime, nothing serialises CPUs: with every thread stopped */
+	if (!t->rt_info)
+		t->no_sync_core = true;
+	ret = ulp_text_poke(t, s.p, &k, 1, NULL);
+	t->no_sync_core = no_sync;
+	if (ret < 0)
+		ret = ulp_session_error(&s, ret);
+	ulp_session_close(&s);
+	return ret;
+}

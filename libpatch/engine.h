@@ -264,6 +264,12 @@ void ulp_target_remove_patch_keep(struct ulp_target *t, struct ulp_applied_patch
  */
 int ulp_target_adopt(pid_t pid, struct ulp_target **out);
 
+/*
+ * Write code of the process while its threads run (the int3 protocol of
+ * poke.h; a thread trapped meanwhile re-runs addr once it is written).
+ */
+int ulp_target_write_code(struct ulp_target *t, uint64_t addr, const uint8_t *bytes, size_t len);
+
 /* Validate a patch file alone (no target). */
 int ulp_patch_check_file(const char *path, struct ulp_patch_info **out);
 

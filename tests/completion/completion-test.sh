@@ -168,7 +168,7 @@ expect "global options" -s --socket -h --help -V --version
 comp ulpctl --socket /tmp/s ''
 expect "commands after --socket PATH" apply revert check status threads force log
 comp ulpctl apply -
-expect "apply options" -p --pid -e --exe --no-wait -t --timeout --json -s --socket -h --help
+expect "apply options" -p --pid -e --exe --persist --no-wait -t --timeout --json -s --socket -h --help
 comp ulpctl revert --n
 expect "revert --n" --no-wait
 comp ulpctl status --

@@ -30,6 +30,8 @@
  *   blockcallee N blockcallee=started (the same with gate_callee(N))
  *   release       release=ok        (let the blocked gate thread go on)
  *   gateresult    gateresult=R or gateresult=pending (that thread's result)
+ *   first         first=R           (what compute(5) returned as main()'s very first
+ *                                    call: a patch applied before main() shows)
  *   quit          (exits 0, prints nothing)
  *
  * Options (threads are all running before "ready" is printed):
@@ -409,6 +411,9 @@ static long count_arg(int argc, char **argv, int *i)
 	return n;
 }
 
+/* compute(5) as main()'s first call ("first"). */
+static int first_result;
+
 static void handle(const char *line)
 {
 	int n;
@@ -451,7 +456,9 @@ static void handle(const char *line)
 			printf("gateresult=%d\n", atomic_load(&gate_result));
 		else
 			printf("gateresult=pending\n");
-	} else if (!strcmp(line, "quit"))
+	} else if (!strcmp(line, "first"))
+		printf("first=%d\n", first_result);
+	else if (!strcmp(line, "quit"))
 		exit(0);
 	else
 		printf("error: unknown command '%s'\n", line);
@@ -460,7 +467,10 @@ static void handle(const char *line)
 
 int main(int argc, char **argv)
 {
-	const char *dlhammer = getenv("ULP_DLHAMMER");
+	const char *dlhammer;
+
+	first_result = compute(5);
+	dlhammer = getenv("ULP_DLHAMMER");
 	long sleeper = 0, threads = 0, churn = 0, hmalloc = 0, hdlopen = 0, exit_ms = -1;
 	long fillers = 0;
 	char *line = NULL;
