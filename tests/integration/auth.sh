@@ -68,26 +68,15 @@ as_user()
 }
 
 # start_target_as NAME UID GID PROGRAM [ARGS...]: start_target (lib.sh), the
-# program running as UID:GID (setpriv execs it: $! is the target's pid).
+# program running as UID:GID (setpriv execs it: the PID stays the target's).
 start_target_as()
 {
-	local name=$1 uid=$2 gid=$3 prog=$4 fifo fd
+	local name=$1 uid=$2 gid=$3 prog=$4
 	shift 4
-	[ -z "${TPID[$name]:-}" ] || fail "target $name started twice"
-	fifo=$TMP/$name.in
-	mkfifo "$fifo"
-	: >"$TMP/$name.out"
-	setpriv --reuid="$uid" --regid="$gid" --clear-groups "$prog" "$@" \
-		<"$fifo" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	TPID[$name]=$!
-	exec {fd}<>"$fifo"
-	TFD[$name]=$fd
-	TOUT[$name]=$TMP/$name.out
-	TLINES[$name]=1
-	wait_until "target $name to print 'ready'" "$WAIT_TIMEOUT" reply_arrived "$name" 1
-	[ "$(head -n 1 "$TMP/$name.out")" = ready ] ||
-		fail "target $name printed '$(head -n 1 "$TMP/$name.out")' instead of 'ready'"
-	log "target $name: $uid:$gid $prog $* (pid ${TPID[$name]})"
+	local TARGETS=${prog%/*}
+	TARGET_PREFIX=(setpriv --reuid="$uid" --regid="$gid" --clear-groups)
+	start_target "$name" "${prog##*/}" "$@"
+	TARGET_PREFIX=()
 }
 
 start_target theirs target_basic
@@ -150,17 +139,8 @@ if [ "$YAMA_SCOPE" -eq 1 ]; then
 fi
 
 step "refused: a patch named by path only (ulpd would read it with its rights)"
-reply=$(setpriv --reuid="$U_UID" --regid="$U_GID" --clear-groups \
-	/usr/bin/python3 - "$SOCK" "$PATCH" "$my_pid" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(30)
-s.connect(sys.argv[1])
-s.sendall((json.dumps({"cmd": "apply", "patch": sys.argv[2], "pid": int(sys.argv[3])}) + "\n").encode())
-s.shutdown(socket.SHUT_WR)
-print(s.makefile().read().strip())
-PY
-)
+reply=$(raw_request "{\"cmd\": \"apply\", \"patch\": \"$PATCH\", \"pid\": $my_pid}" \
+	setpriv --reuid="$U_UID" --regid="$U_GID" --clear-groups)
 [ "$(jq -r .ok <<<"$reply")" = false ] || fail "apply by path accepted from the user: $reply"
 assert_contains "$reply" "ulpd reads patch files only as sent by ulpctl" "refusal"
 expect_reply mine "call 5" "compute(5)=6"

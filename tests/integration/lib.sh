@@ -709,6 +709,24 @@ task_in_read()
 	[[ $(cat "/proc/$1/task/$2/syscall" 2>/dev/null) == "0 "* ]]
 }
 
+# raw_request JSON [PREFIX...]: send one request line to ulpd as is (no
+# file descriptor with it, unlike ulpctl), run through PREFIX (e.g. setpriv
+# to be another user); print the reply.
+raw_request()
+{
+	local req=$1
+	shift
+	"$@" /usr/bin/python3 - "$SOCK" "$req" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(sys.argv[1])
+s.sendall((sys.argv[2] + "\n").encode())
+s.shutdown(socket.SHUT_WR)
+print(s.makefile().read().strip())
+PY
+}
+
 # reply_is NAME COMMAND EXPECTED: send COMMAND, true if the reply is
 # EXPECTED (for wait_until).
 reply_is()

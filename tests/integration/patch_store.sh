@@ -66,19 +66,7 @@ step "by path (no descriptor): root only"
 start_target r target_basic
 rpid=$(target_pid r)
 # a raw request as ulpctl would send it, but without the file
-raw_apply()
-{
-	python3 - "$SOCK" "$1" "$rpid" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(30)
-s.connect(sys.argv[1])
-s.sendall((json.dumps({"cmd": "apply", "patch": sys.argv[2], "pid": int(sys.argv[3])}) + "\n").encode())
-s.shutdown(socket.SHUT_WR)
-print(s.makefile().read().strip())
-PY
-}
-reply=$(raw_apply "$PATCHES/patch_compute.so")
+reply=$(raw_request "{\"cmd\": \"apply\", \"patch\": \"$PATCHES/patch_compute.so\", \"pid\": $rpid}")
 [ "$(jq -r .ok <<<"$reply")" = true ] || fail "root's apply by path refused: $reply"
 expect_reply r "call 5" "compute(5)=15"
 ulpctl_ok revert compute_fix -p "$rpid"
