@@ -190,6 +190,8 @@ static int ulpd_fleet_find(const char *exe, const struct ucred *peer, struct ulp
 	if (exe[0] != '/' || stat(exe, &st) < 0)
 		return ulp_errorf(-ENOENT, "%s: %s", exe,
 				  exe[0] != '/' ? "not an absolute path" : strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return ulp_errorf(-EINVAL, "%s: not a regular file", exe);
 	ulp_elf_file_build_id(exe, &id);
 	proc = opendir("/proc");
 	if (!proc) {

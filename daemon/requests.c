@@ -616,12 +616,12 @@ static int ulpd_patch_file(struct json_object *req, const struct ucred *peer, co
 {
 	struct stat st;
 	int64_t v;
-	int fd;
+	int fd, ret;
 
 	if (ulpd_get_int(req, "_fd", &v) == 0)
 		fd = fcntl((int)v, F_DUPFD_CLOEXEC, 0);
 	else if (peer->uid == 0)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	else
 		return ulp_errorf(
 			-EPERM,
@@ -633,8 +633,10 @@ static int ulpd_patch_file(struct json_object *req, const struct ucred *peer, co
 		close(fd);
 		return ulp_errorf(-EINVAL, "%s: not a regular file", path);
 	}
-	*out = fd;
-	return 0;
+	/* ulpd parses only a copy no one else can change (a truncated mapping: SIGBUS) */
+	ret = ulpd_store_snapshot(fd, path, out);
+	close(fd);
+	return ret;
 }
 
 static struct json_object *ulpd_apply(struct json_object *req, const struct ucred *peer,

@@ -303,8 +303,13 @@ int ulpd_serve(const struct ulpd_config *cfg)
 	ulpd_log(LOG_INFO, "start", 0, NULL, "version %s, serving %s%s", ULP_VERSION, path,
 		 activated ? " (socket passed by systemd)" : "");
 	/* what an earlier ulpd of this socket left in processes: taken over before serving */
-	ulp_recovery_set_owner(path);
 	ulpd_store_set_dir(cfg->state_dir);
+	{
+		char store[4200];
+
+		snprintf(store, sizeof(store), "%s/patches", cfg->state_dir);
+		ulp_recovery_set_owner(path, store);
+	}
 	ulpd_adopt_all();
 	/* --persist rules of an earlier ulpd: their executables are watched again */
 	ulpd_persist_init(cfg->state_dir);

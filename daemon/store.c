@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The patch store (store.h).  Files are named HASH-SIZE.so (FNV-1a 64 of
- * the contents): a name already taken by other contents gets a suffix, so
- * the store never relies on the hash for anything but finding a copy
- * quickly, every hit is compared byte for byte.
+ * The patch store (store.h).  Files are named HASH-SIZE.so (SHA-256 of the
+ * contents, by the kernel; FNV-1a 64 without AF_ALG): a name already taken
+ * by other contents gets a suffix, and every hit is compared byte for
+ * byte, so the hash is only ever a way to find a copy quickly.
  */
 #include <errno.h>
+#include <linux/if_alg.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +21,7 @@
 #include "store.h"
 
 /* A patch is a shared object of functions: far below this. */
-#define ULPD_STORE_MAX (256u << 20)
+#define ULPD_STORE_MAX (64u << 20)
 
 static char ulpd_store_dir[4096] = "/var/lib/ulp";
 
@@ -111,17 +114,95 @@ static int ulpd_store_write(const char *path, const char *data, size_t len)
 	return ret;
 }
 
+/*
+ * SHA-256 of data as lowercase hex, by the kernel (AF_ALG): no crypto
+ * library is among ulp's dependencies, and names an attacker could make
+ * collide would let them keep a patch out of the store.  -errno if the
+ * kernel has no AF_ALG.
+ */
+static int ulpd_sha256_hex(const char *data, size_t len, char out[65])
+{
+	struct sockaddr_alg sa = { .salg_family = AF_ALG,
+				   .salg_type = "hash",
+				   .salg_name = "sha256" };
+	unsigned char sum[32];
+	int tfm, op = -1, ret = 0;
+
+	tfm = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (tfm < 0)
+		return -errno;
+	if (bind(tfm, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (op = accept4(tfm, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		ret = -errno;
+	for (size_t off = 0; ret == 0 && off < len;) {
+		size_t chunk = len - off > 65536 ? 65536 : len - off;
+		ssize_t n = send(op, data + off, chunk, off + chunk < len ? MSG_MORE : 0);
+
+		if (n <= 0)
+			ret = n < 0 ? -errno : -EIO;
+		else
+			off += (size_t)n;
+	}
+	if (ret == 0 && len == 0 && send(op, "", 0, 0) < 0)
+		ret = -errno;
+	if (ret == 0 && read(op, sum, sizeof(sum)) != (ssize_t)sizeof(sum))
+		ret = -EIO;
+	if (op >= 0)
+		close(op);
+	close(tfm);
+	for (int i = 0; ret == 0 && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", sum[i]);
+	return ret;
+}
+
+int ulpd_store_snapshot(int fd, const char *name, int *out)
+{
+	char *data;
+	size_t len;
+	int mfd = -1, ret = ulpd_read_all(fd, name, &data, &len);
+
+	if (ret < 0)
+		return ret;
+	mfd = memfd_create("ulpd-patch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		ret = ulp_errorf(-errno, "%s: %s", name, strerror(errno));
+	for (size_t off = 0; ret == 0 && off < len;) {
+		ssize_t w = write(mfd, data + off, len - off);
+
+		if (w <= 0)
+			ret = ulp_errorf(-errno, "%s: %s", name, strerror(errno));
+		else
+			off += (size_t)w;
+	}
+	if (ret == 0 && (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0 ||
+			 lseek(mfd, 0, SEEK_SET) < 0))
+		ret = ulp_errorf(-errno, "%s: %s", name, strerror(errno));
+	free(data);
+	if (ret < 0) {
+		if (mfd >= 0)
+			close(mfd);
+		return ret;
+	}
+	*out = mfd;
+	return 0;
+}
+
 int ulpd_store_put(int fd, const char *name, char *out, size_t outlen)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	char dir[4200], *data;
+	char dir[4200], id[65], *data;
 	size_t len;
 	int ret = ulpd_read_all(fd, name, &data, &len);
 
 	if (ret < 0)
 		return ret;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)data[i]) * 0x100000001b3ull;
+	if (ulpd_sha256_hex(data, len, id) < 0) {
+		/* no AF_ALG: FNV-1a; every hit is compared byte for byte anyway */
+		uint64_t h = 0xcbf29ce484222325ull;
+
+		for (size_t i = 0; i < len; i++)
+			h = (h ^ (unsigned char)data[i]) * 0x100000001b3ull;
+		snprintf(id, sizeof(id), "%016llx", (unsigned long long)h);
+	}
 	snprintf(dir, sizeof(dir), "%s/patches", ulpd_store_dir);
 	if ((mkdir(ulpd_store_dir, 0700) < 0 && errno != EEXIST) ||
 	    (mkdir(dir, 0700) < 0 && errno != EEXIST)) {
@@ -130,24 +211,32 @@ int ulpd_store_put(int fd, const char *name, char *out, size_t outlen)
 		free(data);
 		return ret;
 	}
+	ret = ulp_errorf(-EEXIST,
+			 "%s: the patch store %s holds too many other files under its name", name,
+			 dir);
 	for (int k = 0; k < 100; k++) {
+		int same;
+
 		if (k)
-			snprintf(out, outlen, "%s/%016llx-%zu-%d.so", dir, (unsigned long long)h,
-				 len, k);
+			snprintf(out, outlen, "%s/%s-%zu-%d.so", dir, id, len, k);
 		else
-			snprintf(out, outlen, "%s/%016llx-%zu.so", dir, (unsigned long long)h, len);
-		ret = ulpd_same_file(out, data, len);
-		if (ret == 1) {
+			snprintf(out, outlen, "%s/%s-%zu.so", dir, id, len);
+		same = ulpd_same_file(out, data, len);
+		if (same < 0) {
+			ret = ulp_errorf(same, "cannot read %s: %s", out, strerror(-same));
+			break;
+		}
+		if (same == 1) {
 			ret = 0; /* stored before */
 			break;
 		}
-		if (ret < 0)
-			break;
 		if (access(out, F_OK) == 0)
 			continue; /* the same name, other contents */
 		ret = ulpd_store_write(out, data, len);
 		break;
 	}
 	free(data);
+	if (ret == 0)
+		ulp_error_clear();
 	return ret;
 }

@@ -15,6 +15,12 @@
 void ulpd_store_set_dir(const char *state_dir);
 
 /*
+ * A sealed copy (memfd) of what fd reads, to parse and store: the client's
+ * file may change under ulpd meanwhile, this cannot.  0 or -errno.
+ */
+int ulpd_store_snapshot(int fd, const char *name, int *out);
+
+/*
  * Copy what fd reads into the store (once per content) and give its path
  * in out.  name is the client's file name, for messages.  0 or -errno with
  * a message.

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 Elf_Scn *ulp_elf_find_section(Elf *elf, GElf_Word type, GElf_Shdr *shdr)
@@ -96,12 +97,18 @@ int ulp_elf_build_id(Elf *elf, char **out)
 
 int ulp_elf_file_build_id(const char *path, char **out)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+	/* a path from a client: never an open that blocks (a FIFO) or acts (a device) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), ret;
+	struct stat st;
 	Elf *elf;
 
 	*out = NULL;
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOEXEC;
+	}
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	ret = elf && elf_kind(elf) == ELF_K_ELF ? ulp_elf_build_id(elf, out) : -ENOEXEC;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -33,9 +34,22 @@
 /* Which ulpd saves: its control socket (ulp_recovery_set_owner). */
 static char ulp_owner[4096];
 
-void ulp_recovery_set_owner(const char *id)
+/* Where the patch files a saved state may name by path are (ulpd's store). */
+static char ulp_store_dir[4096];
+
+/* The ulpd whose name saves go under: the main one, also in its forked workers. */
+static pid_t ulp_owner_pid;
+
+void ulp_recovery_set_owner(const char *id, const char *store_dir)
 {
 	snprintf(ulp_owner, sizeof(ulp_owner), "%s", id ? id : "");
+	snprintf(ulp_store_dir, sizeof(ulp_store_dir), "%s", store_dir ? store_dir : "");
+	ulp_owner_pid = getpid();
+}
+
+static pid_t ulp_self(void)
+{
+	return ulp_owner_pid ? ulp_owner_pid : getpid();
 }
 /* the newest event-log lines kept with the state */
 #define ULP_SAVED_LOG_LINES 256
@@ -181,8 +195,8 @@ static struct json_object *ulp_target_json(const struct ulp_target *t)
 
 	jadd_u64(j, "v", ULP_SAVED_VERSION);
 	/* which ulpd: a live one keeps its processes (recovery.h) */
-	jadd_u64(j, "owner_pid", (uint64_t)getpid());
-	jadd_u64(j, "owner_start", ulp_proc_start_time(getpid()));
+	jadd_u64(j, "owner_pid", (uint64_t)ulp_self());
+	jadd_u64(j, "owner_start", ulp_proc_start_time(ulp_self()));
 	json_object_object_add(j, "owner", json_object_new_string(ulp_owner));
 	jadd_u64(j, "log_seen", t->rt_log_seen);
 	jadd_u64(j, "nr_tls_refs", t->nr_tls_refs);
@@ -336,13 +350,40 @@ static char *ulp_saved_read(struct ulp_target *t, struct ulp_process *p)
  * The patch file: its path when it is still the file the process mapped,
  * else the process's own mapping of it (/proc/PID/map_files).
  */
+/*
+ * A file the saved state names: it comes from the process's memory, which
+ * its owner may have written, so only a regular file, never a FIFO or a
+ * device (an open that blocks or does something), never through a
+ * symbolic link.
+ */
+static int ulp_saved_open(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
 static int ulp_saved_patch_info(struct ulp_target *t, const char *path, uint64_t bias,
 				struct ulp_patch_info **out)
 {
 	char maps[64], line[4352], mf[128];
+	size_t dir_len = strlen(ulp_store_dir);
+	int ret = -ENOENT, fd;
 	FILE *f;
-	int ret = path[0] ? ulp_patch_info_read(path, out) : -ENOENT;
 
+	/* by path only inside ulpd's own store, whatever the state says */
+	if (dir_len && !strncmp(path, ulp_store_dir, dir_len) && path[dir_len] == '/' &&
+	    !strstr(path, "/..") && (fd = ulp_saved_open(path)) >= 0) {
+		ret = ulp_patch_info_read_fd(fd, path, out);
+		close(fd);
+	}
 	if (ret == 0)
 		return 0;
 	ulp_error_clear();
@@ -358,7 +399,7 @@ static int ulp_saved_patch_info(struct ulp_target *t, const char *path, uint64_t
 		if (sscanf(line, "%llx-%llx", &lo, &hi) != 2 || lo != bias)
 			continue;
 		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", t->pid, lo, hi);
-		fd = open(mf, O_RDONLY | O_CLOEXEC);
+		fd = ulp_saved_open(mf);
 		if (fd < 0)
 			continue;
 		ret = ulp_patch_info_read_fd(fd, path, out);
@@ -510,7 +551,7 @@ static int ulp_saved_parse(struct ulp_target *t, struct ulp_process *p, struct j
 	/* another ulpd's (another socket): not ours, dead or alive */
 	if (id && strcmp(id, ulp_owner) != 0)
 		ret = ulp_errorf(-EBUSY, "process %d is managed by the ulpd of %s", t->pid, id);
-	else if (owner != getpid() && owner > 0 &&
+	else if (owner != ulp_self() && owner > 0 &&
 		 ulp_proc_start_time(owner) == jget_u64(j, "owner_start"))
 		ret = ulp_errorf(-EBUSY, "process %d is managed by another ulpd (pid %d)", t->pid,
 				 owner);
@@ -550,8 +591,16 @@ int ulp_recovery_load(struct ulp_target *t, struct ulp_process *p)
 	t->stop_all_logged = jget_bool(j, "stop_all_logged");
 	t->last_transition_us = jget_u64(j, "last_transition_us");
 	log = jget_arr(j, "log");
-	for (size_t i = 0; log && i < json_object_array_length(log); i++)
-		ulp_target_log(t, "%s", json_object_get_string(json_object_array_get_idx(log, i)));
+	{
+		/* the process's own past: not new events for the journal (and not trusted) */
+		void (*hook)(const struct ulp_target *, const char *) = ulp_target_log_hook;
+
+		ulp_target_log_hook = NULL;
+		for (size_t i = 0; log && i < json_object_array_length(log); i++)
+			ulp_target_log(t, "%s",
+				       json_object_get_string(json_object_array_get_idx(log, i)));
+		ulp_target_log_hook = hook;
+	}
 	pages = jget_arr(j, "slot_pages");
 	for (size_t i = 0; pages && i < json_object_array_length(pages); i++) {
 		struct json_object *pg = json_object_array_get_idx(pages, i);

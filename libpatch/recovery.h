@@ -18,9 +18,12 @@ struct ulp_symbols;
 /*
  * Who saves (ulpd's control socket): a ulpd adopts only the processes a
  * ulpd of the same socket saved, so that ulpds of separate sockets (tests)
- * never take each other's processes.
+ * never take each other's processes.  A saved state comes from a process's
+ * memory: the patch files it names by path are opened only inside
+ * store_dir (ulpd's store).  Called by the main ulpd: its forked workers
+ * save under its name.
  */
-void ulp_recovery_set_owner(const char *id);
+void ulp_recovery_set_owner(const char *id, const char *store_dir);
 
 /*
  * Write t's state into the process, with t->op as the operation under way.

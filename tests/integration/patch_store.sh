@@ -25,7 +25,13 @@ stored=$(find "$TMP/state/patches" -name '*.so' -newer "$PATCHES/patch_compute.s
 [ "$(wc -l <<<"$stored")" -eq 1 ] || fail "store holds: $(ls -l "$TMP/state/patches")"
 cmp "$stored" "$PATCHES/patch_compute.so" || fail "the stored copy differs from the patch"
 assert_eq "$(stat -c '%a %u' "$stored")" "600 0" "mode and owner of the stored copy"
-[[ ${stored##*/} =~ ^[0-9a-f]{16}-$(stat -c %s "$stored")\.so$ ]] ||
+# the kernel's SHA-256 where it has AF_ALG, else a 64-bit FNV-1a
+if /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_ALG, socket.SOCK_SEQPACKET).bind(("hash", "sha256"))' 2>/dev/null; then
+	hash=$(sha256sum "$PATCHES/patch_compute.so" | cut -d' ' -f1)
+else
+	hash='[0-9a-f]{16}'
+fi
+[[ ${stored##*/} =~ ^$hash-$(stat -c %s "$stored")\.so$ ]] ||
 	fail "store name not HASH-SIZE.so: $stored"
 grep -q "/memfd:fix.so (deleted)" "/proc/$pid/maps" || fail "no memfd:fix.so in the maps"
 ! grep -q "$TMP/fix.so" "/proc/$pid/maps" || fail "the path is mapped, not the memfd"
