@@ -257,8 +257,10 @@ struct json_object *ulpd_fleet(const char *exe, const struct ucred *peer,
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *jp = json_object_new_object();
 
-		/* what the workers did is in the process: ulpd takes it over */
-		ulpd_target_readopt(e[i].pid);
+		/* what a worker changed is in the process: ulpd takes it over */
+		if (!strcmp(e[i].result, "patched") || !strcmp(e[i].result, "reverted") ||
+		    !strcmp(e[i].result, "pending"))
+			ulpd_target_readopt(e[i].pid);
 		if (!strcmp(e[i].result, "failed"))
 			failed++;
 		else if (!strcmp(e[i].result, "skipped"))

@@ -254,10 +254,14 @@ static void ulpd_persist_exec(pid_t tid, const struct fanotify_event_metadata *m
 	int status, got, ret;
 
 	ret = ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACEEXEC) < 0 ? -errno : 0;
+	/* the exec goes on whatever: a program never waits on ulpd's failure */
 	if (write(ulpd_fan, &allow, sizeof(allow)) != sizeof(allow))
 		ret = ret ? ret : -errno;
-	if (ret < 0)
+	if (ret < 0) {
+		ulpd_log(LOG_WARNING, "persist-failed", tid, NULL,
+			 "process %d executing %s: cannot trace it: %s", tid, exe, strerror(-ret));
 		return;
+	}
 	/* PTRACE_EVENT_EXEC: the new program, before its first instruction */
 	got = ulpd_wait_stop(-1, &status, ULPD_PERSIST_WAIT_MS);
 	if (got > 0 && status >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
@@ -278,8 +282,12 @@ static void ulpd_persist_exec(pid_t tid, const struct fanotify_event_metadata *m
 			 "process %d executing %s: could not stop it at its entry", tid, exe);
 		return;
 	}
-	for (int waited = 0; waited < ULPD_PERSIST_WAIT_MS && !ulpd_at_entry(pid, entry); waited++)
-		usleep(1000);
+	{
+		uint64_t deadline = ulp_now_us() + ULPD_PERSIST_WAIT_MS * 1000ull;
+
+		while (ulp_now_us() < deadline && ulpd_at_entry(pid, entry) == 0)
+			usleep(1000);
+	}
 	for (size_t i = 0; i < ulpd_nr_rules; i++) {
 		struct ulp_apply_opts opts = { .display = ulpd_rules[i].display };
 		struct ulp_target *t;

@@ -117,11 +117,16 @@ static int ulpd_target_make(pid_t pid, struct ulp_target **out)
 			ulpd_schedule(*out);
 			return 0;
 		}
-		if (ret == -EBUSY)
-			return ret; /* another ulpd's: not ours to touch */
-		if (ret != -ENOENT)
+		/*
+		 * Another ulpd's, or a saved view ulpd cannot rebuild: a fresh
+		 * target would save over it, and the patches it records could
+		 * never be reverted.
+		 */
+		if (ret != -ENOENT) {
 			ulpd_log(LOG_WARNING, "adopt-failed", pid, NULL, "process %d: %s", pid,
 				 ulp_last_error());
+			return ret;
+		}
 		ulp_error_clear();
 	}
 	return ulp_target_new(pid, out);

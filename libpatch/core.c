@@ -989,6 +989,11 @@ int ulp_target_adopt(pid_t pid, struct ulp_target **out)
 		return ret;
 	}
 	ret = ulp_runtime_find(t, s.p, syms);
+	/* a forked child: no worker of its own until now */
+	if (ret == 0)
+		ret = ulp_runtime_start_worker(t, s.p, syms);
+	if (ret == 0)
+		s.p->own_tid = t->worker_tid;
 	if (ret == 0)
 		ret = ulp_recovery_load(t, s.p);
 	if (ret == 0)

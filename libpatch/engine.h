@@ -114,6 +114,7 @@ struct ulp_target {
 	int32_t tls_offset;
 	uint64_t tls_init;
 	pid_t worker_tid;
+	uint64_t fn_worker_start; /* ulp_rt_worker_start() in the target */
 	bool no_sync_core; /* its kernel cannot serialise CPUs: code changes stop all */
 	int hook_fd; /* ulpd's end of the loader hook's channel (dlhook.h), -1 if none */
 	/* the worker's channel (rt_abi.h): ulpd's copy, -1 until taken; the target's fd */

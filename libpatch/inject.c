@@ -80,7 +80,9 @@ static int ulp_runtime_read_info(struct ulp_target *t, struct ulp_process *p, ui
 	t->self_check_entry = ulp_self_switch_wanted() ? hdr.self_check_entry : 0;
 	memcpy(t->self_uncounted, hdr.self_check_uncounted, sizeof(t->self_uncounted));
 	t->checks_running = hdr.checks_running;
-	if (!t->worker_tid || !t->tls_init)
+	/* no worker: a forked child's, started when ulpd adopts it */
+	t->fn_worker_start = hdr.fn_worker_start;
+	if (!t->tls_init)
 		return ulp_errorf(-EPROTO, "the ulp runtime in process %d did not start", p->pid);
 	return 0;
 }
@@ -342,6 +344,11 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 		return 0;
 	t->rt_info = 0;
 	ret = ulp_runtime_find(t, p, *syms);
+	/* a forked child's runtime, without a worker yet */
+	if (ret == 0 && !t->worker_tid)
+		ret = ulp_runtime_start_worker(t, p, *syms);
+	if (ret == 0)
+		p->own_tid = t->worker_tid;
 	if (ret != -ENOENT)
 		return ret;
 	if (!ulp_symbols_find_object(*syms, "libc.so.6"))
@@ -479,6 +486,32 @@ static int ulp_worker_channel_take(struct ulp_target *t, struct ulp_process *p)
 	if (t->worker_fd < 0)
 		t->worker_fd = -1;
 	return t->worker_fd;
+}
+
+int ulp_runtime_start_worker(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
+{
+	struct ulp_unwinder *unw = NULL;
+	struct ulp_thread *h = NULL;
+	uint64_t r = 0;
+	int ret;
+
+	if (t->worker_tid)
+		return 0;
+	ret = ulp_unwinder_create(p->pid, &unw);
+	if (ret == 0)
+		ret = ulp_pick_parked_thread(p, syms, unw, &h);
+	ulp_unwinder_destroy(unw);
+	if (ret < 0)
+		return ulp_error_prefix(ret, "cannot start the ulp runtime's worker in process %d",
+					p->pid);
+	ret = ulp_remote_call(p, h, t->fn_worker_start, NULL, 0, &r, ULP_INJECT_CALL_TIMEOUT_MS);
+	ulp_thread_resume(p, h);
+	if (ret == 0 && (int)r < 0)
+		ret = ulp_errorf((int)r, "the ulp runtime's worker did not start in process %d",
+				 p->pid);
+	if (ret == 0)
+		ret = ulp_runtime_read_info(t, p, t->rt_info);
+	return ret;
 }
 
 int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, const uint64_t *args,

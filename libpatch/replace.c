@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "error.h"
 #include "patch.h"
+#include "recovery.h"
 #include "replace.h"
 
 static bool ulp_same_object(const char *a, const char *b)
@@ -157,12 +158,18 @@ void ulp_replace_complete(struct ulp_target *t, struct ulp_process *p, struct ul
 		 * may still run the old code: it stays loaded, as the kernel
 		 * keeps forced modules.  Unbridged, a slot may still lead there.
 		 */
+		/*
+		 * Out of ulpd's saved view before it goes: a ulpd that dies
+		 * now leaks it rather than unloading it twice when adopting.
+		 */
+		ulp_target_remove_patch_keep(t, old);
+		ulp_recovery_save(t, p);
 		if (bridged && !old->forced && !ap->forced &&
 		    ulp_threads_leave_slots(t, p, old) == 0) {
 			ulp_release_slots(t, p, old);
 			ulp_unload_from_target(t, p, old);
 		}
-		ulp_target_remove_patch(t, old);
+		ulp_applied_patch_destroy(old);
 	}
 	ulp_nops_discard(t, p, ap);
 }

@@ -77,6 +77,11 @@ struct ulp_rt_info {
 	uint64_t fn_memfd;
 	uint64_t fn_close;
 	/*
+	 * int ulp_rt_worker_start(void): a forked child has no worker (nor
+	 * channel) until ulpd calls this on one of its threads to adopt it.
+	 */
+	uint64_t fn_worker_start;
+	/*
 	 * Names of the objects patches are for, each NUL-terminated, an empty
 	 * name last: only loads and unloads of these are reported to ulpd.
 	 */

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "error.h"
 #include "patch.h"
+#include "process.h"
 #include "procfs.h"
 #include "replace.h"
 
@@ -30,6 +32,12 @@ int ulp_target_new(pid_t pid, struct ulp_target **out)
 	t->hook_fd = -1;
 	t->worker_fd = -1;
 	t->worker_tfd = -1;
+	/*
+	 * Answers to calls an earlier ulpd (or a forked worker) sent may wait
+	 * in the channel: a random start keeps their numbers from matching.
+	 */
+	if (getrandom(&t->worker_seq, sizeof(t->worker_seq), 0) != sizeof(t->worker_seq))
+		t->worker_seq = ulp_now_us() ^ ((uint64_t)getpid() << 32);
 	t->start_time = ulp_proc_start_time(pid);
 	if (!t->start_time) {
 		free(t);

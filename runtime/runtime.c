@@ -352,9 +352,10 @@ static void ulp_worker_start(void)
 
 /*
  * A forked child keeps the patched code but not the worker (only the
- * forking thread is copied), and shares the parent's channels: it gets a
- * worker and a channel of its own, so ulpd can take it over on its own
- * (DESIGN.md step 7), and lets go of the parent's.
+ * forking thread is copied), and shares the parent's channels: it lets go
+ * of them.  It gets no thread here: a child that stays single-threaded
+ * (to unshare() a user namespace, say) must be able to; ulpd starts the
+ * worker (ulp_rt_worker_start) when it takes the child over.
  */
 static void ulp_rt_atfork_child(void)
 {
@@ -363,9 +364,17 @@ static void ulp_rt_atfork_child(void)
 	if (ulp_rt_info.worker_fd >= 0)
 		close(ulp_rt_info.worker_fd);
 	ulp_worker_fd = -1;
+	ulp_rt_info.worker_fd = -1;
 	ulp_rt_info.worker_tid = 0;
 	ulp_rt_hook_forget();
-	ulp_worker_start();
+}
+
+/* The worker of a forked child (rt_abi.h, fn_worker_start); 0 or -EAGAIN. */
+ULP_RT_EXPORT int ulp_rt_worker_start(void)
+{
+	if (!__atomic_load_n(&ulp_rt_info.worker_tid, __ATOMIC_ACQUIRE))
+		ulp_worker_start();
+	return __atomic_load_n(&ulp_rt_info.worker_tid, __ATOMIC_ACQUIRE) ? 0 : -EAGAIN;
 }
 
 __attribute__((constructor)) static void ulp_rt_init(void)
@@ -384,6 +393,7 @@ __attribute__((constructor)) static void ulp_rt_init(void)
 	ulp_rt_info.fn_munmap = (uint64_t)ulp_rt_munmap;
 	ulp_rt_info.fn_load_near = (uint64_t)ulp_rt_load_near;
 	ulp_rt_info.fn_memfd = (uint64_t)ulp_rt_memfd;
+	ulp_rt_info.fn_worker_start = (uint64_t)ulp_rt_worker_start;
 	ulp_rt_info.fn_close = (uint64_t)ulp_rt_close;
 	ulp_rt_info.fn_sync_core = (uint64_t)ulp_rt_sync_core;
 	ulp_rt_info.fn_hook_open = (uint64_t)ulp_rt_hook_open;

@@ -28,10 +28,15 @@ child=${REPLY#child start=}
 [[ $child =~ ^[0-9]+$ ]] || fail "child start: $REPLY"
 track_pid "$child"
 expect_reply p "child main" "child main=main:livepatched"
+# single-threaded until ulpd takes it over (a child may unshare() a user namespace)
+assert_eq "$(awk '/^Threads:/ { print $2 }' "/proc/$child/status")" 1 "threads of the child"
 
 step "the child appears in status with the parent's patch"
 listed "$child" || fail "child $child not in status: $OUT"
 listed "$pid" || fail "parent $pid not in status: $OUT"
+
+assert_eq "$(awk '/^Threads:/ { print $2 }' "/proc/$child/status")" 2 \
+	"threads of the adopted child (its runtime's worker)"
 
 step "the child is reverted on its own"
 ulpctl_ok revert klp_livepatch -p "$child"
