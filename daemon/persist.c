@@ -12,6 +12,7 @@
  * ulpd applies the patch as to any process (the spinning thread is a safe
  * one to borrow), puts the entry's bytes back, and the program starts.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,7 +37,9 @@
 #include "journal.h"
 #include "persist.h"
 #include "poke.h"
+#include "recovery.h"
 #include "process.h"
+#include "procfs.h"
 
 #define ULPD_PERSIST_WAIT_MS 5000
 
@@ -51,6 +54,39 @@ static struct ulpd_rule *ulpd_rules;
 static size_t ulpd_nr_rules;
 static int ulpd_fan = -1;
 static char ulpd_rules_file[PATH_MAX];
+/*
+ * STATE_DIR/persist-PID: a process ulpd holds spinning at its entry, with
+ * the entry's bytes; a ulpd that died there gives them back at its next
+ * start, or the process would spin forever.
+ */
+static char ulpd_state_dir[PATH_MAX];
+
+static void ulpd_pending_path(pid_t pid, char *out, size_t len)
+{
+	snprintf(out, len, "%s/persist-%d", ulpd_state_dir, pid);
+}
+
+static void ulpd_pending_write(pid_t pid, uint64_t entry, const uint8_t orig[2])
+{
+	char path[PATH_MAX + 32];
+	FILE *f;
+
+	ulpd_pending_path(pid, path, sizeof(path));
+	f = fopen(path, "we");
+	if (!f)
+		return;
+	fprintf(f, "%llu %llu %u %u\n", ulp_proc_start_time(pid), (unsigned long long)entry,
+		orig[0], orig[1]);
+	fclose(f);
+}
+
+static void ulpd_pending_clear(pid_t pid)
+{
+	char path[PATH_MAX + 32];
+
+	ulpd_pending_path(pid, path, sizeof(path));
+	unlink(path);
+}
 
 int ulpd_persist_fd(void)
 {
@@ -146,9 +182,82 @@ size_t ulpd_persist_remove(const char *exe, const char *name)
 	return removed;
 }
 
+static int ulpd_persist_release(pid_t pid, uint64_t entry, const uint8_t orig[2]);
+
+/* pid, spinning at its entry, runs exe: the rules' patches, before main(). */
+static void ulpd_persist_apply_rules(pid_t pid, const char *exe)
+{
+	for (size_t i = 0; i < ulpd_nr_rules; i++) {
+		struct ulp_apply_opts opts = { .display = ulpd_rules[i].display };
+		struct ulp_target *t;
+		int ret;
+
+		if (strcmp(ulpd_rules[i].exe, exe) != 0)
+			continue;
+		ret = ulpd_target_get(pid, &t);
+		if (ret == 0)
+			ret = ulp_patch_apply(t, ulpd_rules[i].patch, &opts, NULL);
+		if (ret < 0)
+			ulpd_log(LOG_WARNING, "persist-failed", pid, ulpd_rules[i].name,
+				 "process %d executing %s: %s", pid, exe, ulp_last_error());
+		else
+			ulpd_log(LOG_NOTICE, "persist", pid, ulpd_rules[i].name,
+				 "process %d executing %s: patch '%s' applied before main()", pid,
+				 exe, ulpd_rules[i].name);
+		ulp_error_clear();
+	}
+}
+
+/*
+ * Processes an earlier ulpd left spinning at their entry (it died there):
+ * patched as it would have, then let start.  After the rules are loaded.
+ */
+static void ulpd_pending_release(void)
+{
+	DIR *d = opendir(ulpd_state_dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		unsigned long long start, entry;
+		unsigned b0, b1;
+		char path[PATH_MAX + 300];
+		pid_t pid;
+		FILE *f;
+		int n;
+
+		if (sscanf(e->d_name, "persist-%d", &pid) != 1)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", ulpd_state_dir, e->d_name);
+		f = fopen(path, "re");
+		n = f ? fscanf(f, "%llu %llu %u %u", &start, &entry, &b0, &b1) : 0;
+		if (f)
+			fclose(f);
+		if (n == 4 && ulp_proc_start_time(pid) == start) {
+			uint8_t orig[2] = { (uint8_t)b0, (uint8_t)b1 };
+			char link[64], exe[PATH_MAX] = "";
+			ssize_t len;
+
+			snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+			len = readlink(link, exe, sizeof(exe) - 1);
+			exe[len > 0 ? len : 0] = '\0';
+			ulpd_persist_apply_rules(pid, exe);
+			if (ulpd_persist_release(pid, entry, orig) < 0)
+				ulpd_log(LOG_ERR, "persist-failed", pid, NULL,
+					 "process %d: cannot release it at its entry: %s", pid,
+					 ulp_last_error());
+			ulp_error_clear();
+		}
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 void ulpd_persist_init(const char *state_dir)
 {
 	struct json_object *a;
+
+	snprintf(ulpd_state_dir, sizeof(ulpd_state_dir), "%s", state_dir);
 
 	snprintf(ulpd_rules_file, sizeof(ulpd_rules_file), "%s/persist.json", state_dir);
 	a = json_object_from_file(ulpd_rules_file);
@@ -167,6 +276,7 @@ void ulpd_persist_init(const char *state_dir)
 		}
 	}
 	json_object_put(a);
+	ulpd_pending_release();
 }
 
 /* Wait up to ms for a ptrace stop of pid (or, for an exec, any tracee). */
@@ -267,8 +377,9 @@ static void ulpd_persist_exec(pid_t tid, const struct fanotify_event_metadata *m
 	if (got > 0 && status >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
 		pid = got; /* a non-leader thread that exec'd takes the group's id */
 		entry = ulpd_entry_of(pid);
-		if (entry && ulpd_mem(pid, entry, orig, sizeof(orig), false) == 0 &&
-		    ulpd_mem(pid, entry, (void *)spin, sizeof(spin), true) == 0)
+		if (entry && ulpd_mem(pid, entry, orig, sizeof(orig), false) == 0)
+			ulpd_pending_write(pid, entry, orig);
+		if (entry && ulpd_mem(pid, entry, (void *)spin, sizeof(spin), true) == 0)
 			ret = 0;
 		else
 			entry = 0;
@@ -278,6 +389,7 @@ static void ulpd_persist_exec(pid_t tid, const struct fanotify_event_metadata *m
 	else
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 	if (!entry) {
+		ulpd_pending_clear(pid);
 		ulpd_log(LOG_WARNING, "persist-failed", tid, NULL,
 			 "process %d executing %s: could not stop it at its entry", tid, exe);
 		return;
@@ -288,26 +400,12 @@ static void ulpd_persist_exec(pid_t tid, const struct fanotify_event_metadata *m
 		while (ulp_now_us() < deadline && ulpd_at_entry(pid, entry) == 0)
 			usleep(1000);
 	}
-	for (size_t i = 0; i < ulpd_nr_rules; i++) {
-		struct ulp_apply_opts opts = { .display = ulpd_rules[i].display };
-		struct ulp_target *t;
-
-		if (strcmp(ulpd_rules[i].exe, exe) != 0)
-			continue;
-		ret = ulpd_target_get(pid, &t);
-		if (ret == 0)
-			ret = ulp_patch_apply(t, ulpd_rules[i].patch, &opts, NULL);
-		if (ret < 0)
-			ulpd_log(LOG_WARNING, "persist-failed", pid, ulpd_rules[i].name,
-				 "process %d executing %s: %s", pid, exe, ulp_last_error());
-		else
-			ulpd_log(LOG_NOTICE, "persist", pid, ulpd_rules[i].name,
-				 "process %d executing %s: patch '%s' applied before main()", pid,
-				 exe, ulpd_rules[i].name);
-		ulp_error_clear();
-	}
+	ulp_fault_point("persist-spin");
+	ulpd_persist_apply_rules(pid, exe);
 	/* the program starts: its entry's own bytes back, as any code change */
 	ret = ulpd_persist_release(pid, entry, orig);
+	if (ret == 0)
+		ulpd_pending_clear(pid);
 	if (ret < 0) {
 		ulpd_log(LOG_ERR, "persist-failed", pid, NULL,
 			 "process %d executing %s: cannot release it at its entry: %s", pid, exe,

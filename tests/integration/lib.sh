@@ -255,10 +255,17 @@ start_target()
 	TFD[$name]=$fd
 	TOUT[$name]=$TMP/$name.out
 	TLINES[$name]=1
-	wait_until "target $name to print 'ready'" "$WAIT_TIMEOUT" reply_arrived "$name" 1
-	[ "$(head -n 1 "$TMP/$name.out")" = ready ] ||
-		fail "target $name printed '$(head -n 1 "$TMP/$name.out")' instead of 'ready'"
+	# TARGET_NO_WAIT=1: return at once; target_ready NAME waits later
+	[ -n "${TARGET_NO_WAIT:-}" ] || target_ready "$name"
 	log "target $name: $prog $* (pid ${TPID[$name]})"
+}
+
+# target_ready NAME: the target printed "ready" (within the wait timeout).
+target_ready()
+{
+	wait_until "target $1 to print 'ready'" "$WAIT_TIMEOUT" reply_arrived "$1" 1
+	[ "$(head -n 1 "$TMP/$1.out")" = ready ] ||
+		fail "target $1 printed '$(head -n 1 "$TMP/$1.out")' instead of 'ready'"
 }
 
 # stop_target NAME: kill it by PID (if still alive), reap it, forget it.
