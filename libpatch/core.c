@@ -592,6 +592,26 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 	return ret;
 }
 
+/*
+ * The pre_unpatch callbacks (the first `done` objects' already ran: a
+ * restarted ulpd finishing the job), each saved as it runs, then the
+ * unpatching transition.
+ */
+static int ulp_revert_begin(struct ulp_session *s, struct ulp_applied_patch *ap, unsigned char gen,
+			    unsigned done)
+{
+	unsigned n = 0;
+
+	for (size_t o = 0; o < ap->nr_objs; o++) {
+		if (!ap->objs[o].loaded || !ap->objs[o].patched || n++ < done)
+			continue;
+		ulp_callback_pre_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+		s->t->op.post_done = n;
+		ulp_recovery_step(s->t, s->p, "revert", ap->info->name, "pre-unpatch");
+	}
+	return ulp_transition_begin(s, ap, false, gen, ULP_ENTRY_UNPATCHING);
+}
+
 int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transition_stats *stats)
 {
 	struct ulp_applied_patch *ap = ulp_target_find_patch(t, name);
@@ -619,12 +639,9 @@ int ulp_patch_revert(struct ulp_target *t, const char *name, struct ulp_transiti
 		if (ret == 0) {
 			ulp_target_log(t, "ulp: '%s': initializing unpatching transition", name);
 			ulp_registry_publish(t, s.p, ap);
-			for (size_t o = 0; o < ap->nr_objs; o++)
-				if (ap->objs[o].loaded && ap->objs[o].patched)
-					ulp_callback_pre_unpatch(&s.cb, ap, &ap->objs[o],
-								 ULP_OBJECT_LIVE);
+			t->op.post_done = 0;
 			ulp_recovery_step(t, s.p, "revert", name, "pre-unpatch");
-			ret = ulp_transition_begin(&s, ap, false, gen, ULP_ENTRY_UNPATCHING);
+			ret = ulp_revert_begin(&s, ap, gen, 0);
 		}
 		if (ret == 0) {
 			ulp_target_log(t, "ulp: '%s': starting unpatching transition", name);
@@ -959,7 +976,7 @@ static int ulp_adopt_operation(struct ulp_session *s)
 		if (ret == 0)
 			ret = ulp_unpatch_dispatch_write(t, s->p, ap, gen);
 		if (ret == 0)
-			ret = ulp_transition_begin(s, ap, false, gen, ULP_ENTRY_UNPATCHING);
+			ret = ulp_revert_begin(s, ap, gen, op->post_done);
 		if (ret == 0)
 			ulp_target_log(t, "ulp: '%s': starting unpatching transition",
 				       ap->info->name);

@@ -134,7 +134,7 @@ for f in load slots pre-patch begin poke:1 poke:2 started patched-entries poke:3
 	post-patch:2; do
 	one_crash apply "$f"
 done
-for f in pre-unpatch begin poke:1 started unpatched-entries poke:2 post-unpatch:1 \
+for f in pre-unpatch pre-unpatch:2 begin poke:1 started unpatched-entries poke:2 post-unpatch:1 \
 	post-unpatch:2 unload; do
 	one_crash revert "$f"
 done
