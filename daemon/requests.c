@@ -675,9 +675,14 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 		close(pfd);
 		return ulpd_reply_ok("patch '%s' (%s) is valid", name, path);
 	}
+	/* the client may patch that process at all: before anything is stored */
+	if (!ulpd_get_string(req, "exe"))
+		ret = ulpd_get_pid(req, peer, &pid);
 	/* ulpd's own copy from here on: the client's file may change or go */
-	ret = lseek(pfd, 0, SEEK_SET) < 0 ? ulp_errorf(-errno, "%s: %s", path, strerror(errno))
-					  : ulpd_store_put(pfd, path, stored, sizeof(stored));
+	if (ret == 0)
+		ret = lseek(pfd, 0, SEEK_SET) < 0
+			      ? ulp_errorf(-errno, "%s: %s", path, strerror(errno))
+			      : ulpd_store_put(pfd, path, stored, sizeof(stored));
 	close(pfd);
 	opts.display = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	if (ret == 0 && ulpd_get_string(req, "exe")) {
@@ -708,8 +713,6 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 			json_object_object_add(r, "persist", json_object_new_boolean(1));
 		return r;
 	}
-	if (ret == 0)
-		ret = ulpd_get_pid(req, peer, &pid);
 	if (ret == 0)
 		ret = ulpd_target_get(pid, &t);
 	if (ret < 0)

@@ -98,6 +98,10 @@ as_user expect_fail force compute_fix -p "$root_pid" "$DENIED"
 expect_reply theirs "call 5" "compute(5)=6"
 assert_no_patches "$root_pid"
 
+# nothing of a refused request is kept: the store is still empty
+[ -z "$(find "$TMP/state" -name '*.so' 2>/dev/null)" ] ||
+	fail "a refused apply left a file in ulpd's store: $(find "$TMP/state" -name '*.so')"
+
 step "refused: a process of the user's uid running with another gid"
 as_user expect_fail apply "$PATCH" -p "$gid_pid" \
 	"permission denied: process $gid_pid runs with gid 0 (root), not with gid $U_GID ($U_GROUP) of $ME"
