@@ -88,6 +88,14 @@ static void ulpd_pending_clear(pid_t pid)
 	unlink(path);
 }
 
+bool ulpd_persist_uses(const char *path)
+{
+	for (size_t i = 0; i < ulpd_nr_rules; i++)
+		if (!strcmp(ulpd_rules[i].patch, path))
+			return true;
+	return false;
+}
+
 int ulpd_persist_fd(void)
 {
 	return ulpd_fan;

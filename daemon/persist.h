@@ -7,6 +7,7 @@
 #ifndef ULPD_PERSIST_H
 #define ULPD_PERSIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -19,6 +20,9 @@ int ulpd_persist_add(const char *exe, const char *patch, const char *display, co
 
 /* Stop doing so for the patch called name; how many rules went. */
 size_t ulpd_persist_remove(const char *exe, const char *name);
+
+/* Does a rule apply the stored copy at path? */
+bool ulpd_persist_uses(const char *path);
 
 /* The fanotify descriptor to poll (-1 while there is no rule), and its handler. */
 int ulpd_persist_fd(void);

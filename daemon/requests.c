@@ -752,6 +752,19 @@ static int ulpd_known_target(struct json_object *req, const struct ucred *peer, 
 	return ulp_errorf(-ENOENT, "patch '%s' is not applied to process %d", name, pid);
 }
 
+/* Is the stored patch at path applied anywhere ulpd knows of, or kept for --persist? */
+static bool ulpd_store_in_use(const char *path)
+{
+	if (ulpd_persist_uses(path))
+		return true;
+	for (size_t i = 0; i < ulpd_nr_targets; i++)
+		for (size_t k = 0; k < ulpd_targets[i]->nr_patches; k++)
+			if (ulpd_targets[i]->patches[k]->path &&
+			    !strcmp(ulpd_targets[i]->patches[k]->path, path))
+				return true;
+	return false;
+}
+
 static struct json_object *ulpd_revert(struct json_object *req, const struct ucred *peer, int fd)
 {
 	const char *name = ulpd_get_string(req, "name");
@@ -988,6 +1001,8 @@ struct json_object *ulpd_handle_request(struct json_object *req, uid_t uid, int 
 	struct ucred peer;
 
 	ulp_error_clear();
+	/* copies of patches reverted since (or only checked) go; cheap: one directory */
+	ulpd_store_gc(ulpd_store_in_use);
 	/* server.c passes the uid; the rule needs the gid and pid of the same SO_PEERCRED */
 	ulpd_peer_creds(fd, uid, &peer);
 	if (!cmd)

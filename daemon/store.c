@@ -5,11 +5,13 @@
  * by other contents gets a suffix, and every hit is compared byte for
  * byte, so the hash is only ever a way to find a copy quickly.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <linux/if_alg.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,4 +241,25 @@ int ulpd_store_put(int fd, const char *name, char *out, size_t outlen)
 	if (ret == 0)
 		ulp_error_clear();
 	return ret;
+}
+
+void ulpd_store_gc(bool (*in_use)(const char *path))
+{
+	char dir[4200], path[4500];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/patches", ulpd_store_dir);
+	d = opendir(dir);
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (n < 4 || strcmp(e->d_name + n - 3, ".so") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (!in_use(path))
+			unlink(path);
+	}
+	if (d)
+		closedir(d);
 }

@@ -9,6 +9,7 @@
 #ifndef ULPD_STORE_H
 #define ULPD_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Where the store lives (ulpd's --state-dir). */
@@ -26,5 +27,11 @@ int ulpd_store_snapshot(int fd, const char *name, int *out);
  * a message.
  */
 int ulpd_store_put(int fd, const char *name, char *out, size_t len);
+
+/*
+ * Remove the copies no patch needs any more (in_use says which are); a
+ * process that still maps one has its own copy (its memfd).
+ */
+void ulpd_store_gc(bool (*in_use)(const char *path));
 
 #endif

@@ -3,7 +3,7 @@
 # copies it into its store (STATE_DIR/patches/HASH-SIZE.so, its own, mode
 # 0600) and the target loads it from a sealed memfd.  So: the client's file
 # may change or go once applied (revert, status and a restarted ulpd use the
-# copy); the target's maps show the memfd, never the path; a target in its
+# copy), which goes once no process has the patch; the target's maps show the memfd, never the path; a target in its
 # own mount namespace, where the patch's path does not exist, is patched
 # all the same; ulpd opens a path itself only for root.
 . "$(dirname "$0")/lib.sh"
@@ -43,11 +43,24 @@ expect_reply t "call 5" "compute(5)=6"
 snapshot_target t reverted compute
 assert_same_code t orig reverted
 
-step "the same file twice: one copy"
+step "the same file for two processes: one copy, gone once neither has it"
+ulpctl_ok status
+[ -z "$(find "$TMP/state/patches" -name '*.so')" ] ||
+	fail "a reverted patch's copy stays: $(ls -l "$TMP/state/patches")"
+start_target t2 target_basic
 ulpctl_ok apply "$PATCHES/patch_compute.so" -p "$pid"
-ulpctl_ok revert compute_fix -p "$pid"
+ulpctl_ok apply "$PATCHES/patch_compute.so" -p "$(target_pid t2)"
 [ "$(find "$TMP/state/patches" -name '*.so' | wc -l)" -eq 1 ] ||
 	fail "store holds: $(ls -l "$TMP/state/patches")"
+ulpctl_ok revert compute_fix -p "$pid"
+ulpctl_ok status
+[ "$(find "$TMP/state/patches" -name '*.so' | wc -l)" -eq 1 ] ||
+	fail "the copy went while process t2 still has the patch"
+ulpctl_ok revert compute_fix -p "$(target_pid t2)"
+ulpctl_ok status
+[ -z "$(find "$TMP/state/patches" -name '*.so')" ] ||
+	fail "store holds: $(ls -l "$TMP/state/patches")"
+stop_target t2
 stop_target t
 
 step "a target in its own mount namespace, where the patch's path is hidden"
