@@ -105,9 +105,11 @@ static void ulpd_fleet_worker(struct ulpd_fleet_entry *e, size_t n, size_t first
 
 static void ulpd_fleet_read(FILE *f, struct ulpd_fleet_entry *e, size_t n)
 {
-	char line[2048];
+	size_t cap = 0;
+	char *line = NULL;
 
-	while (fgets(line, sizeof(line), f)) {
+	/* a line may be long: an error message quoting paths */
+	while (getline(&line, &cap, f) > 0) {
 		struct json_object *j = json_tokener_parse(line), *v;
 		int64_t i = -1;
 
@@ -123,6 +125,7 @@ static void ulpd_fleet_read(FILE *f, struct ulpd_fleet_entry *e, size_t n)
 		}
 		json_object_put(j);
 	}
+	free(line);
 }
 
 /* Fork the workers, collect their lines, wait for them all. */

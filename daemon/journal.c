@@ -38,8 +38,12 @@ static bool ulpd_stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/* systemd takes status only from the service's main process, not its forked workers */
+static pid_t ulpd_main_pid;
+
 void ulpd_log_init(void)
 {
+	ulpd_main_pid = getpid();
 	ulpd_journal = ulpd_stderr_is_journal();
 	ulp_target_log_hook = ulpd_log_event_line;
 }
@@ -264,5 +268,6 @@ void ulpd_status(const char *fmt, ...)
 	for (char *c = what; *c; c++)
 		if (*c == '\n')
 			*c = ' ';
-	sd_notifyf(0, "STATUS=Serving %s; %s", ulpd_status_socket, what);
+	if (getpid() == ulpd_main_pid)
+		sd_notifyf(0, "STATUS=Serving %s; %s", ulpd_status_socket, what);
 }
