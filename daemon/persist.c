@@ -380,8 +380,19 @@ static void ulpd_persist_exec(pid_t tid, const struct fanotify_event_metadata *m
 			 "process %d executing %s: cannot trace it: %s", tid, exe, strerror(-ret));
 		return;
 	}
-	/* PTRACE_EVENT_EXEC: the new program, before its first instruction */
-	got = ulpd_wait_stop(-1, &status, ULPD_PERSIST_WAIT_MS);
+	/*
+	 * PTRACE_EVENT_EXEC: the new program, before its first instruction.
+	 * A signal that arrives first is passed on, not lost.
+	 */
+	for (;;) {
+		got = ulpd_wait_stop(-1, &status, ULPD_PERSIST_WAIT_MS);
+		if (got <= 0 || !WIFSTOPPED(status) ||
+		    status >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8)) || status >> 16)
+			break;
+		ptrace(PTRACE_CONT, got, 0, WSTOPSIG(status));
+	}
+	if (got > 0 && !WIFSTOPPED(status))
+		got = 0; /* it exited: nothing to detach from */
 	if (got > 0 && status >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
 		pid = got; /* a non-leader thread that exec'd takes the group's id */
 		entry = ulpd_entry_of(pid);
@@ -394,7 +405,7 @@ static void ulpd_persist_exec(pid_t tid, const struct fanotify_event_metadata *m
 	}
 	if (got > 0)
 		ptrace(PTRACE_DETACH, pid, 0, 0);
-	else
+	else if (got < 0)
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 	if (!entry) {
 		ulpd_pending_clear(pid);
