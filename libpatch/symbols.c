@@ -824,13 +824,66 @@ static int ambiguous(const char *name, const char *object, const struct candidat
 		object, nr, list);
 }
 
+/*
+ * Resolved symbols by build-id, name and sympos, relative to the object's
+ * load bias: every process of a program maps the same files, and a lookup
+ * scans a whole symbol table (apply --exe over many processes).  Only
+ * successful lookups; process-wide, never freed (a few entries per patch).
+ */
+struct sym_cache_entry {
+	char *key; /* "BUILDID\0NAME\0SYMPOS" flattened to one string */
+	struct ulp_symbol sym; /* addr relative to the bias */
+};
+
+static struct sym_cache_entry *sym_cache;
+static size_t sym_cache_nr, sym_cache_cap;
+
+static char *sym_cache_key(const char *build_id, const char *name, unsigned long sympos)
+{
+	char *key = NULL;
+
+	if (asprintf(&key, "%s/%s/%lu", build_id, name, sympos) < 0)
+		return NULL;
+	return key;
+}
+
+static const struct ulp_symbol *sym_cache_find(const char *key)
+{
+	for (size_t i = 0; key && i < sym_cache_nr; i++)
+		if (!strcmp(sym_cache[i].key, key))
+			return &sym_cache[i].sym;
+	return NULL;
+}
+
+static void sym_cache_add(char *key, const struct ulp_symbol *sym, uint64_t bias)
+{
+	if (sym_cache_nr == sym_cache_cap) {
+		size_t cap = sym_cache_cap ? 2 * sym_cache_cap : 64;
+		struct sym_cache_entry *n = realloc(sym_cache, cap * sizeof(*n));
+
+		if (!n) {
+			free(key);
+			return;
+		}
+		sym_cache = n;
+		sym_cache_cap = cap;
+	}
+	sym_cache[sym_cache_nr].key = key;
+	sym_cache[sym_cache_nr].sym = *sym;
+	sym_cache[sym_cache_nr].sym.addr -= bias;
+	sym_cache_nr++;
+}
+
+static int ulp_symbols_lookup(struct ulp_symbols *syms, struct sym_object *obj, const char *objname,
+			      const char *name, unsigned long sympos, struct ulp_symbol *out);
+
 int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char *name,
 			unsigned long sympos, struct ulp_symbol *out)
 {
 	const char *objname = object ? object : "main";
-	struct candidate *cands = NULL, *pick = NULL;
-	size_t nr = 0, cap = 0;
+	const struct ulp_symbol *hit;
 	struct sym_object *obj;
+	char *key = NULL;
 	int err;
 
 	obj = find_object(syms, object);
@@ -840,6 +893,31 @@ int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char
 	if (obj->unusable)
 		return ulp_errorf(obj->elf ? -ESTALE : -ENOENT, "symbol '%s' of object '%s': %s",
 				  name, objname, obj->unusable);
+	if (obj->map.build_id)
+		key = sym_cache_key(obj->map.build_id, name, sympos);
+	hit = sym_cache_find(key);
+	if (hit) {
+		free(key);
+		*out = *hit;
+		out->addr += obj->map.bias;
+		return 0;
+	}
+	err = ulp_symbols_lookup(syms, obj, objname, name, sympos, out);
+	if (err == 0 && key)
+		sym_cache_add(key, out, obj->map.bias);
+	else
+		free(key);
+	return err;
+}
+
+static int ulp_symbols_lookup(struct ulp_symbols *syms, struct sym_object *obj, const char *objname,
+			      const char *name, unsigned long sympos, struct ulp_symbol *out)
+{
+	struct candidate *cands = NULL, *pick = NULL;
+	size_t nr = 0, cap = 0;
+	int err;
+
+	(void)syms;
 	if (dwfl_module_getsymtab(obj->mod) < 0)
 		return ulp_errorf(-ENOENT,
 				  "symbol '%s' not found in object '%s': no symbol table (%s)",
