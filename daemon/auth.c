@@ -50,20 +50,12 @@ static int ulpd_yama_scope(void)
 /* Is ancestor among the parents of pid, up to init?  (Yama's task_is_descendant) */
 static bool ulpd_descends_from(pid_t pid, pid_t ancestor)
 {
-	char buf[1024];
-
 	if (ancestor <= 0)
 		return false;
 	for (int i = 0; i < ULPD_MAX_ANCESTORS && pid > 0; i++) {
-		const char *f = ulp_proc_stat_fields(pid, buf, sizeof(buf));
-		int ppid;
-
-		/* "S PPID ...": the real parent's thread group id */
-		if (!f || sscanf(f, "%*c %d", &ppid) != 1)
-			return false;
-		if (ppid == ancestor)
+		pid = ulp_proc_parent(pid);
+		if (pid == ancestor)
 			return true;
-		pid = ppid;
 	}
 	return false;
 }

@@ -7,7 +7,6 @@
  * what it did in the processes it touched (libpatch/recovery.h), and this
  * ulpd then takes them over from that saved state, as after a restart.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
@@ -27,6 +26,7 @@
 #include "engine.h"
 #include "error.h"
 #include "fleet.h"
+#include "procfs.h"
 
 /* Copies of ulpd working at once: enough to keep the CPUs busy while targets run. */
 #define ULPD_FLEET_WORKERS_MAX 16
@@ -184,33 +184,31 @@ static int ulpd_fleet_find(const char *exe, const struct ucred *peer, struct ulp
 			   size_t *nr)
 {
 	struct ulpd_fleet_entry *e = NULL;
+	size_t n = 0, nr_pids;
 	char *id = NULL;
 	struct stat st;
-	struct dirent *d;
-	size_t n = 0;
-	DIR *proc;
+	pid_t *pids;
+	int ret;
 
 	if (exe[0] != '/' || stat(exe, &st) < 0)
 		return ulp_errorf(-ENOENT, "%s: %s", exe,
 				  exe[0] != '/' ? "not an absolute path" : strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return ulp_errorf(-EINVAL, "%s: not a regular file", exe);
+	ret = ulp_proc_pids(&pids, &nr_pids);
+	if (ret < 0)
+		return ret;
 	ulp_elf_file_build_id(exe, &id);
-	proc = opendir("/proc");
-	if (!proc) {
-		free(id);
-		return ulp_errorf(-errno, "cannot read /proc: %s", strerror(errno));
-	}
-	while ((d = readdir(proc))) {
-		char *end, why[512] = "";
-		long pid = strtol(d->d_name, &end, 10);
+	for (size_t i = 0; i < nr_pids; i++) {
+		pid_t pid = pids[i];
+		char why[512] = "";
 		struct ulpd_fleet_entry *g;
 		int runs;
 
-		if (*end || pid <= 0 || pid == getpid())
+		if (pid == getpid())
 			continue;
-		runs = ulpd_runs_exe((pid_t)pid, exe, &st, id, why, sizeof(why));
-		if (!runs || ulpd_may_patch((pid_t)pid, peer) < 0) {
+		runs = ulpd_runs_exe(pid, exe, &st, id, why, sizeof(why));
+		if (!runs || ulpd_may_patch(pid, peer) < 0) {
 			ulp_error_clear();
 			continue;
 		}
@@ -219,14 +217,14 @@ static int ulpd_fleet_find(const char *exe, const struct ucred *peer, struct ulp
 			break;
 		e = g;
 		memset(&e[n], 0, sizeof(e[n]));
-		e[n].pid = (pid_t)pid;
+		e[n].pid = pid;
 		if (runs < 0) {
 			snprintf(e[n].result, sizeof(e[n].result), "skipped");
 			snprintf(e[n].error, sizeof(e[n].error), "%s", why);
 		}
 		n++;
 	}
-	closedir(proc);
+	free(pids);
 	free(id);
 	*out = e;
 	*nr = n;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* What each control request does, and the targets ulpd remembers. */
-#include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -143,19 +142,6 @@ static int ulpd_target_add(struct ulp_target *t)
 	return 0;
 }
 
-/* The parent of pid (field 4 of /proc/PID/stat), 0 if unknown. */
-static pid_t ulpd_parent_of(pid_t pid)
-{
-	char buf[1024];
-	const char *s = ulp_proc_stat_fields(pid, buf, sizeof(buf));
-	int ppid = 0;
-
-	/* s is field 3, the state */
-	if (s)
-		sscanf(s, "%*c %d", &ppid);
-	return (pid_t)ppid;
-}
-
 /*
  * Take pid over from the state a ulpd of this socket saved in it (why: how
  * ulpd came to it, for the journal).  False if it is not such a process.
@@ -184,28 +170,27 @@ static bool ulpd_adopt(pid_t pid, const char *why)
 /* Every process with ulp's runtime mapped that ulpd does not know yet and want() accepts. */
 static bool ulpd_adopt_each(bool (*want)(pid_t), const char *why)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
 	bool any = false;
+	pid_t *pids;
+	size_t n;
 
-	if (!d)
+	if (ulp_proc_pids(&pids, &n) < 0) {
+		ulp_error_clear();
 		return false;
-	while ((e = readdir(d))) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-
-		if (*end || pid <= 0 || pid == getpid() || ulpd_target_lookup((pid_t)pid) ||
-		    (want && !want((pid_t)pid)) || !ulpd_has_runtime((pid_t)pid))
-			continue;
-		any |= ulpd_adopt((pid_t)pid, why);
 	}
-	closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		if (pids[i] == getpid() || ulpd_target_lookup(pids[i]) ||
+		    (want && !want(pids[i])) || !ulpd_has_runtime(pids[i]))
+			continue;
+		any |= ulpd_adopt(pids[i], why);
+	}
+	free(pids);
 	return any;
 }
 
 static bool ulpd_child_of_target(pid_t pid)
 {
-	return ulpd_target_lookup(ulpd_parent_of(pid)) != NULL;
+	return ulpd_target_lookup(ulp_proc_parent(pid)) != NULL;
 }
 
 /*

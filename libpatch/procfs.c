@@ -89,18 +89,17 @@ static int ulp_pid_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int ulp_proc_tasks(pid_t pid, pid_t **out, size_t *nr)
+/* The numeric entries of a /proc directory, ascending; -errno (no message) if unreadable. */
+static int ulp_proc_numbers(const char *path, pid_t **out, size_t *nr)
 {
-	char path[64];
 	struct dirent *de;
 	pid_t *tids = NULL, *n;
 	size_t cnt = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	d = opendir(path);
 	if (!d)
-		return ulp_errorf(-ESRCH, "no such process: %d", pid);
+		return -errno;
 	while ((de = readdir(d))) {
 		long tid = strtol(de->d_name, NULL, 10);
 
@@ -121,6 +120,39 @@ int ulp_proc_tasks(pid_t pid, pid_t **out, size_t *nr)
 	*out = tids;
 	*nr = cnt;
 	return 0;
+}
+
+int ulp_proc_tasks(pid_t pid, pid_t **out, size_t *nr)
+{
+	char path[64];
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	ret = ulp_proc_numbers(path, out, nr);
+	if (ret == -ENOMEM)
+		return ret;
+	return ret < 0 ? ulp_errorf(-ESRCH, "no such process: %d", pid) : 0;
+}
+
+int ulp_proc_pids(pid_t **out, size_t *nr)
+{
+	int ret = ulp_proc_numbers("/proc", out, nr);
+
+	if (ret == -ENOMEM)
+		return ret;
+	return ret < 0 ? ulp_errorf(ret, "cannot read /proc: %s", strerror(-ret)) : 0;
+}
+
+pid_t ulp_proc_parent(pid_t pid)
+{
+	char buf[1024];
+	const char *s = ulp_proc_stat_fields(pid, buf, sizeof(buf));
+	int ppid = 0;
+
+	/* s is field 3, the state; field 4 the real parent's thread group id */
+	if (s)
+		sscanf(s, "%*c %d", &ppid);
+	return (pid_t)ppid;
 }
 
 unsigned long long ulp_proc_start_time(pid_t pid)

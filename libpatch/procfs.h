@@ -40,6 +40,12 @@ int ulp_proc_take_fd(pid_t pid, int tfd);
 /* Does a line of /proc/PID/maps contain needle (a mapped file's name)? */
 bool ulp_proc_maps_has(pid_t pid, const char *needle);
 
+/* The processes of /proc, ascending. */
+int ulp_proc_pids(pid_t **out, size_t *nr);
+
+/* The real parent of pid (field 4 of /proc/PID/stat), 0 if unknown. */
+pid_t ulp_proc_parent(pid_t pid);
+
 /* The thread ids of /proc/PID/task, ascending.  -ESRCH if no such process. */
 int ulp_proc_tasks(pid_t pid, pid_t **out, size_t *nr);
 
