@@ -149,6 +149,29 @@ static int ulp_transition_begin(struct ulp_session *s, struct ulp_applied_patch 
 	return 0;
 }
 
+typedef void (*ulp_object_callback)(struct ulp_callback_ctx *c, struct ulp_applied_patch *ap,
+				    struct ulp_applied_object *os, int state);
+
+/*
+ * cb for each loaded object of ap (only patched ones if patched_only)
+ * but the first `done` (which ran before a restart of ulpd), each saved
+ * in the process as it runs (recovery.h: kind, step, op.post_done).
+ */
+static void ulp_callbacks_resumable(struct ulp_session *s, struct ulp_applied_patch *ap,
+				    ulp_object_callback cb, bool patched_only, unsigned done,
+				    const char *kind, const char *step)
+{
+	unsigned n = 0;
+
+	for (size_t o = 0; o < ap->nr_objs; o++) {
+		if (!ap->objs[o].loaded || (patched_only && !ap->objs[o].patched) || n++ < done)
+			continue;
+		cb(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
+		s->t->op.post_done = n;
+		ulp_recovery_step(s->t, s->p, kind, ap->info->name, step);
+	}
+}
+
 /*
  * The end of a completed transition: post callbacks (the first `done`
  * loaded objects' already ran: a restarted ulpd finishing the job), then
@@ -159,16 +182,10 @@ static int ulp_transition_finish(struct ulp_session *s, struct ulp_applied_patch
 {
 	struct ulp_target *t = s->t;
 	const char *name = ap->info->name;
-	unsigned n = 0;
 
 	if (patching) {
-		for (size_t o = 0; o < ap->nr_objs; o++) {
-			if (!ap->objs[o].loaded || n++ < done)
-				continue;
-			ulp_callback_post_patch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
-			t->op.post_done = n;
-			ulp_recovery_step(t, s->p, "complete", name, "post-patch");
-		}
+		ulp_callbacks_resumable(s, ap, ulp_callback_post_patch, false, done, "complete",
+					"post-patch");
 		ulp_target_log(t, "ulp: '%s': patching complete", name);
 		/*
 		 * The replaced patches stayed in the registry so far: post_patch
@@ -186,13 +203,8 @@ static int ulp_transition_finish(struct ulp_session *s, struct ulp_applied_patch
 	ap->enabled = false;
 	for (size_t o = 0; o < ap->nr_objs; o++)
 		ap->objs[o].patched = false;
-	for (size_t o = 0; o < ap->nr_objs; o++) {
-		if (!ap->objs[o].loaded || n++ < done)
-			continue;
-		ulp_callback_post_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
-		t->op.post_done = n;
-		ulp_recovery_step(t, s->p, "complete", name, "post-unpatch");
-	}
+	ulp_callbacks_resumable(s, ap, ulp_callback_post_unpatch, false, done, "complete",
+				"post-unpatch");
 	ulp_recovery_step(t, s->p, "complete", name, "unload");
 	/*
 	 * Never unmap code a thread may still run: after a force (as the
@@ -600,15 +612,8 @@ int ulp_patch_apply(struct ulp_target *t, const char *path, const struct ulp_app
 static int ulp_revert_begin(struct ulp_session *s, struct ulp_applied_patch *ap, unsigned char gen,
 			    unsigned done)
 {
-	unsigned n = 0;
-
-	for (size_t o = 0; o < ap->nr_objs; o++) {
-		if (!ap->objs[o].loaded || !ap->objs[o].patched || n++ < done)
-			continue;
-		ulp_callback_pre_unpatch(&s->cb, ap, &ap->objs[o], ULP_OBJECT_LIVE);
-		s->t->op.post_done = n;
-		ulp_recovery_step(s->t, s->p, "revert", ap->info->name, "pre-unpatch");
-	}
+	ulp_callbacks_resumable(s, ap, ulp_callback_pre_unpatch, true, done, "revert",
+				"pre-unpatch");
 	return ulp_transition_begin(s, ap, false, gen, ULP_ENTRY_UNPATCHING);
 }
 
