@@ -99,51 +99,57 @@ void ulp_func_unlink(struct ulp_applied_func *fs)
 
 /*
  * The function's code as its object has it: where a patch's entry jump
- * sits, the original bytes the bottom of the stack displaced.
+ * sits (at patch_addr), the orig_len original bytes it displaced.  The
+ * read is bounded by ULP_CODE_READ_MAX; *len says how much was read.
  */
-static int ulp_func_code_read(struct ulp_process *p, const struct ulp_applied_func *below,
-			      uint64_t addr, size_t len, uint8_t **out)
+static int ulp_func_code_read(struct ulp_process *p, uint64_t addr, uint64_t size,
+			      uint64_t patch_addr, const uint8_t *orig, size_t orig_len,
+			      uint8_t **out, size_t *len)
 {
-	uint8_t *code = malloc(len);
+	uint8_t *code;
 	int ret;
 
+	*len = size ? size : 16;
+	if (*len > ULP_CODE_READ_MAX)
+		*len = ULP_CODE_READ_MAX;
+	code = malloc(*len);
 	if (!code)
 		return ulp_errorf(-ENOMEM, "out of memory");
-	ret = ulp_mem_read(p, addr, code, len);
-	if (ret == 0 && below) {
-		const struct ulp_prologue *pr = &below->prologue;
-		uint64_t off = pr->patch_addr - addr;
-
-		if (off + pr->displaced_len <= len)
-			memcpy(code + off, pr->orig, pr->displaced_len);
-	}
+	ret = ulp_mem_read(p, addr, code, *len);
 	if (ret < 0) {
 		free(code);
 		return ret;
 	}
+	if (orig_len && patch_addr - addr + orig_len <= *len)
+		memcpy(code + (patch_addr - addr), orig, orig_len);
 	*out = code;
 	return 0;
+}
+
+/* ulp_func_code_read() under the entry jump of the bottom of fs's stack */
+static int ulp_func_code_read_below(struct ulp_process *p, const struct ulp_applied_func *below,
+				    uint64_t addr, uint64_t size, uint8_t **out, size_t *len)
+{
+	if (!below)
+		return ulp_func_code_read(p, addr, size, 0, NULL, 0, out, len);
+	return ulp_func_code_read(p, addr, size, below->prologue.patch_addr, below->prologue.orig,
+				  below->prologue.displaced_len, out, len);
 }
 
 int ulp_func_prologue_rebuild(struct ulp_process *p, struct ulp_applied_func *fs, uint64_t poff,
 			      const uint8_t *orig, size_t orig_len)
 {
-	size_t len = fs->old_size ? fs->old_size : 16;
 	uint8_t *code;
+	size_t len;
 	int ret;
 
-	if (len > ULP_CODE_READ_MAX)
-		len = ULP_CODE_READ_MAX;
-	code = malloc(len);
-	if (!code)
-		return ulp_errorf(-ENOMEM, "out of memory");
-	ret = ulp_mem_read(p, fs->old_addr, code, len);
-	if (ret == 0 && poff + orig_len <= len)
-		memcpy(code + poff, orig, orig_len);
-	if (ret == 0)
-		ret = ulp_prologue_build(code, len, fs->old_addr,
-					 fs->slot ? fs->slot + ULP_SLOT_TRAMP_OFF : fs->old_addr,
-					 &fs->prologue);
+	ret = ulp_func_code_read(p, fs->old_addr, fs->old_size, fs->old_addr + poff, orig, orig_len,
+				 &code, &len);
+	if (ret < 0)
+		return ret;
+	ret = ulp_prologue_build(code, len, fs->old_addr,
+				 fs->slot ? fs->slot + ULP_SLOT_TRAMP_OFF : fs->old_addr,
+				 &fs->prologue);
 	free(code);
 	return ret;
 }
@@ -181,10 +187,7 @@ static int ulp_prepare_func(struct ulp_target *t, struct ulp_process *p, struct 
 	fs->info = fi;
 	fs->old_addr = sym.addr;
 	fs->old_size = sym.size;
-	len = sym.size ? sym.size : 16;
-	if (len > ULP_CODE_READ_MAX)
-		len = ULP_CODE_READ_MAX;
-	ret = ulp_func_code_read(p, below ? below : above, sym.addr, len, &code);
+	ret = ulp_func_code_read_below(p, below ? below : above, sym.addr, sym.size, &code, &len);
 	if (ret < 0)
 		return ret;
 	/* A dry run with the trampoline next to the function finds every
@@ -614,7 +617,7 @@ int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_appl
 	ULP_FOR_EACH_FUNC(ap, fs)
 	{
 		uint8_t slot[ULP_SLOT_SIZE], *code = NULL;
-		size_t len = fs->old_size ? fs->old_size : 16;
+		size_t len;
 
 		if (fs->slot)
 			continue;
@@ -622,9 +625,8 @@ int ulp_build_slots(struct ulp_target *t, struct ulp_process *p, struct ulp_appl
 		ret = ulp_slot_alloc(t, p, fs->old_addr, &fs->slot);
 		if (ret < 0)
 			return ret;
-		if (len > ULP_CODE_READ_MAX)
-			len = ULP_CODE_READ_MAX;
-		ret = ulp_func_code_read(p, fs->below, fs->old_addr, len, &code);
+		ret = ulp_func_code_read_below(p, fs->below, fs->old_addr, fs->old_size, &code,
+					       &len);
 		if (ret < 0)
 			return ret;
 		ret = ulp_prologue_build(code, len, fs->old_addr, fs->slot + ULP_SLOT_TRAMP_OFF,
