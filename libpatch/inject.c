@@ -165,13 +165,21 @@ static bool ulp_frame_unsafe(struct ulp_symbols *syms, uint64_t ip)
  * locks those hold, so they must be free to release them.
  */
 static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *syms,
-				  struct ulp_unwinder *unw, struct ulp_thread **out)
+				  struct ulp_thread **out)
 {
-	uint64_t *ips = malloc(ULP_MAX_FRAMES * sizeof(*ips));
-	int ret = -EAGAIN;
+	struct ulp_unwinder *unw = NULL;
+	uint64_t *ips;
+	int ret;
 
-	if (!ips)
+	ret = ulp_unwinder_create(p->pid, &unw);
+	if (ret < 0)
+		return ret;
+	ips = malloc(ULP_MAX_FRAMES * sizeof(*ips));
+	if (!ips) {
+		ulp_unwinder_destroy(unw);
 		return ulp_errorf(-ENOMEM, "out of memory");
+	}
+	ret = -EAGAIN;
 	for (int attempt = 0; attempt < ULP_INJECT_PARK_TRIES; attempt++) {
 		pid_t chosen = 0;
 
@@ -197,8 +205,8 @@ static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *sym
 				ulp_thread_resume(p, p->threads[i]);
 		if (chosen) {
 			*out = ulp_process_find_thread(p, chosen);
-			free(ips);
-			return 0;
+			ret = 0;
+			break;
 		}
 		ret = ulp_errorf(
 			-EAGAIN,
@@ -206,6 +214,7 @@ static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *sym
 			p->pid);
 		usleep(5000);
 	}
+	ulp_unwinder_destroy(unw);
 	free(ips);
 	return ret;
 }
@@ -335,7 +344,6 @@ static void ulp_sleep_ms(int ms)
 int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols **syms)
 {
 	struct ulp_libc_funcs f = { 0 };
-	struct ulp_unwinder *unw = NULL;
 	struct ulp_thread *h = NULL;
 	uint64_t scratch = 0;
 	int ret, waited;
@@ -362,11 +370,7 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	ret = ulp_resolve_libc(*syms, &f);
 	if (ret < 0)
 		return ret;
-	ret = ulp_unwinder_create(p->pid, &unw);
-	if (ret < 0)
-		return ret;
-	ret = ulp_pick_parked_thread(p, *syms, unw, &h);
-	ulp_unwinder_destroy(unw);
+	ret = ulp_pick_parked_thread(p, *syms, &h);
 	if (ret < 0)
 		return ret;
 	ulp_trace("inject: thread %d borrowed", h->tid);
@@ -490,17 +494,13 @@ static int ulp_worker_channel_take(struct ulp_target *t, struct ulp_process *p)
 
 int ulp_runtime_start_worker(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
 {
-	struct ulp_unwinder *unw = NULL;
 	struct ulp_thread *h = NULL;
 	uint64_t r = 0;
 	int ret;
 
 	if (t->worker_tid)
 		return 0;
-	ret = ulp_unwinder_create(p->pid, &unw);
-	if (ret == 0)
-		ret = ulp_pick_parked_thread(p, syms, unw, &h);
-	ulp_unwinder_destroy(unw);
+	ret = ulp_pick_parked_thread(p, syms, &h);
 	if (ret < 0)
 		return ulp_error_prefix(ret, "cannot start the ulp runtime's worker in process %d",
 					p->pid);
