@@ -20,6 +20,8 @@
 #include "memory.h"
 #include "process.h"
 #include "procfs.h"
+#include "call_stub.h"
+#include "recovery.h"
 #include "remote_call.h"
 #include "rt_abi.h"
 #include "symbols.h"
@@ -191,7 +193,12 @@ static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *sym
 			bool safe = true;
 			size_t n = 0;
 
-			if (th->gone || !th->regs_valid)
+			/*
+			 * A thread with a signal on its way is not taken: the
+			 * call stub would make its interrupted syscall again
+			 * after the handler, where pause() must return.
+			 */
+			if (th->gone || !th->regs_valid || th->pending_sig)
 				continue;
 			if (ulp_unwind_thread(unw, th->tid, &th->regs, ips, ULP_MAX_FRAMES, &n) < 0)
 				continue;
@@ -245,7 +252,7 @@ static int ulp_check_runtime_file(pid_t pid)
 }
 
 struct ulp_libc_funcs {
-	uint64_t mmap, munmap, mprotect, dlopen, attr_init, attr_setdetach, create;
+	uint64_t mmap, munmap, dlopen, pthread_self, pthread_detach, pthread_create;
 };
 
 static int ulp_resolve_libc(struct ulp_symbols *syms, struct ulp_libc_funcs *f)
@@ -254,84 +261,82 @@ static int ulp_resolve_libc(struct ulp_symbols *syms, struct ulp_libc_funcs *f)
 
 	if ((ret = ulp_libc_func(syms, "mmap", &f->mmap)) < 0 ||
 	    (ret = ulp_libc_func(syms, "munmap", &f->munmap)) < 0 ||
-	    (ret = ulp_libc_func(syms, "mprotect", &f->mprotect)) < 0 ||
 	    (ret = ulp_libc_func(syms, "dlopen", &f->dlopen)) < 0 ||
-	    (ret = ulp_libc_func(syms, "pthread_attr_init", &f->attr_init)) < 0 ||
-	    (ret = ulp_libc_func(syms, "pthread_attr_setdetachstate", &f->attr_setdetach)) < 0 ||
-	    (ret = ulp_libc_func(syms, "pthread_create", &f->create)) < 0)
+	    (ret = ulp_libc_func(syms, "pthread_self", &f->pthread_self)) < 0 ||
+	    (ret = ulp_libc_func(syms, "pthread_detach", &f->pthread_detach)) < 0 ||
+	    (ret = ulp_libc_func(syms, "pthread_create", &f->pthread_create)) < 0)
 		return ret;
 	return 0;
 }
 
 /*
- * On the parked thread: map two scratch pages (data, then code), write the
- * runtime's path and a three-instruction start routine
- *   mov $RTLD_NOW|RTLD_GLOBAL, %esi ; movabs $dlopen, %rax ; jmp *%rax
- * and start it as a detached thread with the path as its argument.
+ * On the parked thread: map a page for the loader (the runtime's path and
+ * the functions it calls) and start a thread at the call stub's loader,
+ * which dlopen()s the runtime on a fresh, lock-free thread and unmaps the
+ * page.  Two calls through the call stub: a ulpd killed during either
+ * leaves the thread to go on, and at worst a page mapped.
  */
 static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
-				   const struct ulp_libc_funcs *f, uint64_t *scratch_out)
+				   struct ulp_symbols *syms, const struct ulp_libc_funcs *f)
 {
-	uint64_t scratch, ret, args[6];
-	uint8_t stub[17];
+	struct ulp_loader_page *page;
+	struct ulp_call_stub stub;
+	struct ulp_remote *r;
+	uint64_t at = 0, ret, args[6];
 	size_t len = strlen(ulp_rt_path) + 1;
 	int rc;
 
+	if (len > sizeof(page->path))
+		return ulp_errorf(-ENAMETOOLONG, "the ulp runtime's path is too long");
+	rc = ulp_call_stub_place(p, syms, &stub);
+	if (rc < 0)
+		return rc;
+	rc = ulp_remote_begin(p, h, &stub, &r);
+	if (rc < 0)
+		return rc;
 	args[0] = 0;
-	args[1] = 8192;
+	args[1] = sizeof(*page);
 	args[2] = PROT_READ | PROT_WRITE;
 	args[3] = MAP_PRIVATE | MAP_ANONYMOUS;
 	args[4] = (uint64_t)-1;
 	args[5] = 0;
-	rc = ulp_remote_call(p, h, f->mmap, args, 6, &scratch, ULP_INJECT_CALL_TIMEOUT_MS);
-	if (rc < 0)
-		return rc;
-	if (scratch == (uint64_t)MAP_FAILED || scratch == 0)
-		return ulp_errorf(-ENOMEM, "cannot map memory in process %d", p->pid);
-	*scratch_out = scratch;
-	stub[0] = 0xbe;
-	stub[1] = 0x02;
-	stub[2] = 0x01;
-	stub[3] = 0x00;
-	stub[4] = 0x00;
-	stub[5] = 0x48;
-	stub[6] = 0xb8;
-	memcpy(&stub[7], &f->dlopen, 8);
-	stub[15] = 0xff;
-	stub[16] = 0xe0;
-	rc = ulp_mem_write(p, scratch, ulp_rt_path, len);
-	if (rc == 0)
-		rc = ulp_mem_write(p, scratch + 4096, stub, sizeof(stub));
-	if (rc < 0)
-		return rc;
-	args[0] = scratch + 4096;
-	args[1] = 4096;
-	args[2] = PROT_READ | PROT_EXEC;
-	rc = ulp_remote_call(p, h, f->mprotect, args, 3, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
-	if (rc < 0)
-		return rc;
-	if (ret != 0)
-		return ulp_errorf(-EPERM, "process %d refuses executable memory (mprotect)",
-				  p->pid);
-	args[0] = scratch + 2048; /* pthread_attr_t */
-	rc = ulp_remote_call(p, h, f->attr_init, args, 1, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
-	if (rc < 0)
-		return rc;
-	args[1] = 1; /* PTHREAD_CREATE_DETACHED */
-	rc = ulp_remote_call(p, h, f->attr_setdetach, args, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
-	if (rc < 0)
-		return rc;
-	args[0] = scratch + 2048 + 128; /* pthread_t */
-	args[1] = scratch + 2048;
-	args[2] = scratch + 4096;
-	args[3] = scratch;
-	rc = ulp_remote_call(p, h, f->create, args, 4, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
-	if (rc < 0)
-		return rc;
-	if ((int)ret != 0)
-		return ulp_errorf(-(int)ret, "cannot start a thread in process %d: %s", p->pid,
-				  strerror((int)ret));
-	return 0;
+	rc = ulp_remote_call(r, f->mmap, args, 6, &at, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (rc == 0 && (at == (uint64_t)MAP_FAILED || at == 0)) {
+		at = 0;
+		rc = ulp_errorf(-ENOMEM, "cannot map memory in process %d", p->pid);
+	}
+	page = rc == 0 ? calloc(1, sizeof(*page)) : NULL;
+	if (rc == 0 && !page)
+		rc = ulp_errorf(-ENOMEM, "out of memory");
+	if (rc == 0) {
+		page->dlopen = f->dlopen;
+		page->pthread_self = f->pthread_self;
+		page->pthread_detach = f->pthread_detach;
+		memcpy(page->path, ulp_rt_path, len);
+		rc = ulp_mem_write(p, at, page, offsetof(struct ulp_loader_page, path) + len);
+		free(page);
+	}
+	if (rc == 0) {
+		args[0] = ulp_remote_scratch(r); /* the pthread_t, not needed after */
+		args[1] = 0;
+		args[2] = stub.loader;
+		args[3] = at;
+		rc = ulp_remote_call(r, f->pthread_create, args, 4, &ret,
+				     ULP_INJECT_CALL_TIMEOUT_MS);
+		if (rc == 0 && (int)ret != 0)
+			rc = ulp_errorf(-(int)ret, "cannot start a thread in process %d: %s",
+					p->pid, strerror((int)ret));
+		else if (rc == 0)
+			at = 0; /* the loader's now */
+	}
+	if (rc < 0 && at) {
+		uint64_t unmap[2] = { at, sizeof(*page) };
+
+		/* no trace left (unless the call itself is what failed) */
+		ulp_remote_call(r, f->munmap, unmap, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	}
+	ulp_remote_end(r);
+	return rc;
 }
 
 static void ulp_sleep_ms(int ms)
@@ -345,7 +350,6 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 {
 	struct ulp_libc_funcs f = { 0 };
 	struct ulp_thread *h = NULL;
-	uint64_t scratch = 0;
 	int ret, waited;
 
 	if (t->rt_info && ulp_runtime_read_info(t, p, t->rt_info) == 0)
@@ -374,21 +378,13 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	if (ret < 0)
 		return ret;
 	ulp_trace("inject: thread %d borrowed", h->tid);
-	ret = ulp_start_loader_thread(p, h, &f, &scratch);
-	ulp_thread_resume(p, h);
+	ulp_fault_point("inject-borrowed");
+	ret = ulp_start_loader_thread(p, h, *syms, &f);
 	ulp_trace("inject: loader thread started");
-	if (ret < 0) {
-		/* The borrowed thread is restored; leave no scratch behind. */
-		if (scratch && ulp_thread_stop(p, ulp_process_find_thread(p, h->tid)) == 0) {
-			uint64_t args[2] = { scratch, 8192 }, r;
-
-			h = ulp_process_find_thread(p, h->tid);
-			ulp_remote_call(p, h, f.munmap, args, 2, &r, ULP_INJECT_CALL_TIMEOUT_MS);
-			ulp_thread_resume(p, h);
-		}
+	ulp_fault_point("inject-loading");
+	if (ret < 0)
 		return ulp_error_prefix(ret, "cannot inject the ulp runtime into process %d",
 					p->pid);
-	}
 	for (waited = 0; waited < ULP_INJECT_READY_TIMEOUT_MS; waited++) {
 		struct ulp_symbols *fresh;
 
@@ -420,17 +416,8 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	if (!t->rt_info)
 		return ulp_errorf(-ETIMEDOUT, "the ulp runtime %s did not start in process %d",
 				  ulp_rt_path, p->pid);
-	{
-		uint64_t args[2] = { scratch, 8192 }, r;
-		uint64_t fn_munmap;
-
-		ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_munmap),
-				       &fn_munmap);
-		if (ret == 0)
-			ret = ulp_runtime_call(t, p, fn_munmap, args, 2, &r);
-	}
 	t->rt_log_seen = 0;
-	return ret;
+	return 0;
 }
 
 /*
@@ -504,8 +491,21 @@ int ulp_runtime_start_worker(struct ulp_target *t, struct ulp_process *p, struct
 	if (ret < 0)
 		return ulp_error_prefix(ret, "cannot start the ulp runtime's worker in process %d",
 					p->pid);
-	ret = ulp_remote_call(p, h, t->fn_worker_start, NULL, 0, &r, ULP_INJECT_CALL_TIMEOUT_MS);
-	ulp_thread_resume(p, h);
+	{
+		struct ulp_call_stub stub;
+		struct ulp_remote *rc = NULL;
+
+		ret = ulp_call_stub_place(p, syms, &stub);
+		if (ret == 0)
+			ret = ulp_remote_begin(p, h, &stub, &rc);
+		if (ret == 0) {
+			ret = ulp_remote_call(rc, t->fn_worker_start, NULL, 0, &r,
+					      ULP_INJECT_CALL_TIMEOUT_MS);
+			ulp_remote_end(rc);
+		} else {
+			ulp_thread_resume(p, h);
+		}
+	}
 	if (ret == 0 && (int)r < 0)
 		ret = ulp_errorf((int)r, "the ulp runtime's worker did not start in process %d",
 				 p->pid);
@@ -517,24 +517,12 @@ int ulp_runtime_start_worker(struct ulp_target *t, struct ulp_process *p, struct
 int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, const uint64_t *args,
 		     int nr_args, uint64_t *ret)
 {
-	struct ulp_thread *w = ulp_process_find_thread(p, t->worker_tid);
-	int rc;
-
 	ulp_trace("runtime call 0x%llx", (unsigned long long)fn);
-	if (ulp_worker_channel_take(t, p) >= 0)
-		return ulp_runtime_call_channel(t, p, fn, args, nr_args, ret);
-	if (!w || w->gone)
-		return ulp_errorf(-ESRCH,
-				  "the ulp runtime's worker thread %d is gone in process %d",
-				  t->worker_tid, p->pid);
-	rc = ulp_thread_stop(p, w);
-	if (rc < 0)
-		return rc;
-	w = ulp_process_find_thread(p, t->worker_tid);
-	rc = ulp_remote_call(p, w, fn, args, nr_args, ret, ULP_INJECT_CALL_TIMEOUT_MS);
-	w = ulp_process_find_thread(p, t->worker_tid);
-	ulp_thread_resume(p, w);
-	return rc;
+	if (ulp_worker_channel_take(t, p) < 0)
+		return ulp_errorf(
+			-EBADF, "cannot take the ulp runtime's channel (fd %d) from process %d: %s",
+			t->worker_tfd, p->pid, strerror(errno));
+	return ulp_runtime_call_channel(t, p, fn, args, nr_args, ret);
 }
 
 void ulp_runtime_drain_log(struct ulp_target *t, struct ulp_process *p)

@@ -17,7 +17,7 @@
 #include "error.h"
 #include "procfs.h"
 
-#define ULP_PTRACE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
+#define ULP_PTRACE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD)
 
 uint64_t ulp_now_us(void)
 {

@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -12,144 +13,270 @@
 
 #include "error.h"
 #include "memory.h"
+#include "recovery.h"
 
-/* Large enough for AVX-512 state; the kernel tells the real size. */
+/* Large enough for AVX-512 and AMX state; the kernel tells the real size. */
 #define ULP_XSTATE_MAX 16384
-/* Below the red zone of whatever the thread was running. */
+/* Left alone below the thread's stack pointer (the ABI's red zone). */
 #define ULP_RED_ZONE 128
+/* Where XSAVE keeps its header's XSTATE_BV. */
+#define ULP_XSTATE_BV_OFFSET 512
+/* AMX tile state: loading it faults in a thread that never asked for AMX. */
+#define ULP_XFEATURE_AMX ((1ull << 17) | (1ull << 18))
 
-struct ulp_saved_thread {
-	struct user_regs_struct regs;
-	struct iovec xstate;
-	unsigned char xbuf[ULP_XSTATE_MAX];
+#define ULP_ERESTARTSYS 512
+#define ULP_ERESTARTNOINTR 513
+#define ULP_ERESTARTNOHAND 514
+#define ULP_ERESTART_RESTARTBLOCK 516
+#define ULP_NR_RESTART_SYSCALL 219
+
+struct ulp_remote {
+	struct ulp_process *p;
+	pid_t tid;
+	struct ulp_call_stub stub;
+	struct user_regs_struct call_regs; /* each call starts from these */
+	uint64_t scratch;
+	bool borrowed; /* its registers lead into the stub */
+	bool abandoned; /* a call timed out and finishes on its own */
 };
 
-static int ulp_save_thread(struct ulp_thread *t, struct ulp_saved_thread *s)
+/*
+ * A thread stopped in a system call that the kernel would restart is
+ * recorded as about to make it again (the kernel's own rewrite when no
+ * handler runs), so the stub can return to it from anywhere.
+ */
+static void ulp_regs_restart_syscall(struct user_regs_struct *regs)
 {
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &s->regs) < 0)
+	long err = -(long)regs->rax;
+
+	if ((long)regs->orig_rax < 0)
+		return;
+	if (err == ULP_ERESTARTSYS || err == ULP_ERESTARTNOINTR || err == ULP_ERESTARTNOHAND) {
+		regs->rax = regs->orig_rax;
+		regs->rip -= 2;
+	} else if (err == ULP_ERESTART_RESTARTBLOCK) {
+		regs->rax = ULP_NR_RESTART_SYSCALL;
+		regs->rip -= 2;
+	}
+	regs->orig_rax = (unsigned long long)-1;
+}
+
+static uint64_t ulp_xcr0(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static void ulp_frame_fill(struct ulp_call_frame *f, const struct user_regs_struct *r,
+			   uint64_t xstate_bv)
+{
+	uint64_t mask = (ulp_xcr0() & ~ULP_XFEATURE_AMX) | (xstate_bv & ULP_XFEATURE_AMX);
+
+	f->xrstor_mask_lo = (uint32_t)mask;
+	f->xrstor_mask_hi = (uint32_t)(mask >> 32);
+	f->r15 = r->r15;
+	f->r14 = r->r14;
+	f->r13 = r->r13;
+	f->r12 = r->r12;
+	f->rbp = r->rbp;
+	f->rbx = r->rbx;
+	f->r11 = r->r11;
+	f->r10 = r->r10;
+	f->r9 = r->r9;
+	f->r8 = r->r8;
+	f->rax = r->rax;
+	f->rcx = r->rcx;
+	f->rdx = r->rdx;
+	f->rsi = r->rsi;
+	f->rdi = r->rdi;
+	f->rip = r->rip;
+	f->cs = r->cs;
+	f->rflags = r->eflags;
+	f->rsp = r->rsp;
+	f->ss = r->ss;
+}
+
+int ulp_remote_begin(struct ulp_process *p, struct ulp_thread *t, const struct ulp_call_stub *stub,
+		     struct ulp_remote **out)
+{
+	struct user_regs_struct regs;
+	struct ulp_call_frame frame;
+	struct ulp_remote *r;
+	struct iovec iov;
+	uint64_t frame_at, xstate_at, xstate_bv = 0;
+	unsigned char *xbuf;
+	int ret;
+
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &regs) < 0)
 		return ulp_errorf(-errno, "cannot read registers of thread %d: %s", t->tid,
 				  strerror(errno));
-	s->xstate.iov_base = s->xbuf;
-	s->xstate.iov_len = sizeof(s->xbuf);
-	if (ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_X86_XSTATE, &s->xstate) < 0)
-		return ulp_errorf(-errno, "cannot read extended state of thread %d: %s", t->tid,
-				  strerror(errno));
+	xbuf = malloc(ULP_XSTATE_MAX);
+	r = calloc(1, sizeof(*r));
+	if (!xbuf || !r) {
+		free(xbuf);
+		free(r);
+		return ulp_errorf(-ENOMEM, "out of memory");
+	}
+	iov.iov_base = xbuf;
+	iov.iov_len = ULP_XSTATE_MAX;
+	if (ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_X86_XSTATE, &iov) < 0) {
+		ret = ulp_errorf(-errno, "cannot read extended state of thread %d: %s", t->tid,
+				 strerror(errno));
+		goto fail;
+	}
+	if (iov.iov_len >= ULP_XSTATE_BV_OFFSET + 8)
+		memcpy(&xstate_bv, xbuf + ULP_XSTATE_BV_OFFSET, 8);
+
+	/* From the top: red zone, frame, XSAVE image (64-byte aligned), scratch. */
+	frame_at = (regs.rsp - ULP_RED_ZONE - sizeof(frame)) & ~15ull;
+	xstate_at = (frame_at - iov.iov_len) & ~63ull;
+	r->scratch = xstate_at - 64;
+
+	r->call_regs = regs;
+	ulp_regs_restart_syscall(&regs);
+	ulp_frame_fill(&frame, &regs, xstate_bv);
+	/* Written before the thread is touched: a ulpd killed here changed nothing. */
+	ret = ulp_mem_write(p, xstate_at, xbuf, iov.iov_len);
+	if (ret == 0)
+		ret = ulp_mem_write(p, frame_at, &frame, sizeof(frame));
+	if (ret < 0)
+		goto fail;
+
+	r->call_regs.rsp = r->scratch; /* 16-byte aligned at the call */
+	r->call_regs.rip = stub->call;
+	r->call_regs.r12 = xstate_at;
+	r->call_regs.r13 = frame_at;
+	r->call_regs.orig_rax = (unsigned long long)-1; /* no syscall to restart or finish */
+	r->call_regs.eflags &= ~0x400ull; /* the ABI's clear direction flag */
+	r->p = p;
+	r->tid = t->tid;
+	r->stub = *stub;
+	free(xbuf);
+	*out = r;
+	ulp_fault_point("remote-frame");
 	return 0;
+fail:
+	free(xbuf);
+	free(r);
+	return ret;
 }
 
-static int ulp_restore_thread(struct ulp_thread *t, struct ulp_saved_thread *s)
+uint64_t ulp_remote_scratch(const struct ulp_remote *r)
 {
-	if (ptrace(PTRACE_SETREGSET, t->tid, (void *)NT_X86_XSTATE, &s->xstate) < 0)
-		return ulp_errorf(-errno, "cannot restore extended state of thread %d: %s", t->tid,
-				  strerror(errno));
-	if (ptrace(PTRACE_SETREGS, t->tid, 0, &s->regs) < 0)
-		return ulp_errorf(-errno, "cannot restore registers of thread %d: %s", t->tid,
-				  strerror(errno));
-	t->regs = s->regs;
-	t->regs_valid = true;
-	return 0;
+	return r->scratch;
 }
 
-int ulp_remote_call(struct ulp_process *p, struct ulp_thread *t, uint64_t func,
-		    const uint64_t *args, int nr_args, uint64_t *ret, int timeout_ms)
+/*
+ * 1: at the stub's getpid() entry (the call is done); 0: another
+ * syscall-stop; -1: no syscall-stop.
+ */
+static int ulp_remote_syscall_stop(const struct ulp_remote *r)
 {
-	struct ulp_saved_thread *saved;
-	struct user_regs_struct regs;
-	pid_t tid = t->tid;
-	uint64_t sp;
-	int err = 0, status, rc;
+	struct __ptrace_syscall_info info;
+
+	if (ptrace(PTRACE_GET_SYSCALL_INFO, r->tid, (void *)sizeof(info), &info) <= 0 ||
+	    info.op == PTRACE_SYSCALL_INFO_NONE)
+		return -1;
+	return info.op == PTRACE_SYSCALL_INFO_ENTRY && info.entry.nr == ULP_CALL_STUB_SYSCALL &&
+	       info.instruction_pointer == r->stub.stop;
+}
+
+/* The call hangs: let it finish alone, without stopping at its syscalls. */
+static int ulp_remote_abandon(struct ulp_remote *r, struct ulp_thread *t)
+{
+	int status;
+
+	r->abandoned = true;
+	ptrace(PTRACE_INTERRUPT, r->tid, 0, 0);
+	if (ulp_process_wait_thread(r->p, t, 2000, &status) < 0)
+		return ulp_errorf(-ETIMEDOUT, "a call into process %d on thread %d hung", r->p->pid,
+				  r->tid);
+	return ulp_errorf(-ETIMEDOUT, "a call into process %d on thread %d timed out", r->p->pid,
+			  r->tid);
+}
+
+int ulp_remote_call(struct ulp_remote *r, uint64_t func, const uint64_t *args, int nr_args,
+		    uint64_t *ret, int timeout_ms)
+{
+	static const size_t argregs[6] = {
+		offsetof(struct user_regs_struct, rdi), offsetof(struct user_regs_struct, rsi),
+		offsetof(struct user_regs_struct, rdx), offsetof(struct user_regs_struct, rcx),
+		offsetof(struct user_regs_struct, r8),	offsetof(struct user_regs_struct, r9),
+	};
+	struct ulp_thread *t = ulp_process_find_thread(r->p, r->tid);
+	struct user_regs_struct regs = r->call_regs;
+	int64_t deadline = (int64_t)ulp_now_us() + (int64_t)timeout_ms * 1000;
+	int sig = 0, status, rc;
 
 	if (nr_args > 6)
 		return ulp_errorf(-EINVAL, "remote call with %d arguments", nr_args);
-	saved = malloc(sizeof(*saved));
-	if (!saved)
-		return ulp_errorf(-ENOMEM, "out of memory");
-	rc = ulp_save_thread(t, saved);
-	if (rc < 0)
-		goto out;
-
-	regs = saved->regs;
-	sp = (regs.rsp - ULP_RED_ZONE - 256) & ~(uint64_t)15;
-	sp -= 8; /* the return address: entry sees rsp+8 16-byte aligned */
-	rc = ulp_mem_write_u64(p, sp, 0);
-	if (rc < 0)
-		goto out;
-	regs.rsp = sp;
-	regs.rip = func;
+	if (r->abandoned)
+		return ulp_errorf(-EBUSY, "thread %d is still in an abandoned call", r->tid);
+	if (!t || t->gone)
+		return ulp_errorf(-ESRCH, "thread %d of process %d is gone", r->tid, r->p->pid);
+	regs.r11 = func;
 	regs.rax = 0;
-	regs.orig_rax = (unsigned long long)-1;
-	{
-		unsigned long long *argregs[6] = { &regs.rdi, &regs.rsi, &regs.rdx,
-						   &regs.rcx, &regs.r8,	 &regs.r9 };
-
-		for (int i = 0; i < nr_args; i++)
-			*argregs[i] = args[i];
-	}
-	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0) {
-		rc = ulp_errorf(-errno, "cannot set registers of thread %d: %s", tid,
-				strerror(errno));
-		goto out;
-	}
-	t->stopped = false;
+	for (int i = 0; i < nr_args; i++)
+		memcpy((char *)&regs + argregs[i], &args[i], sizeof(uint64_t));
+	if (ptrace(PTRACE_SETREGS, r->tid, 0, &regs) < 0)
+		return ulp_errorf(-errno, "cannot set registers of thread %d: %s", r->tid,
+				  strerror(errno));
+	r->borrowed = true;
 	t->regs_valid = false;
-	if (ptrace(PTRACE_CONT, tid, 0, 0) < 0) {
-		rc = ulp_errorf(-errno, "cannot run thread %d: %s", tid, strerror(errno));
-		goto restore;
-	}
+	ulp_fault_point("remote-call");
 	for (;;) {
-		rc = ulp_process_wait_thread(p, t, timeout_ms, &status);
-		t = ulp_process_find_thread(p, tid);
-		if (rc == -ETIMEDOUT) {
-			/* The call is stuck; take the thread back and pretend it
-			 * never happened rather than hang the daemon. */
-			ptrace(PTRACE_INTERRUPT, tid, 0, 0);
-			if (ulp_process_wait_thread(p, t, 2000, &status) < 0) {
-				rc = ulp_errorf(-ETIMEDOUT, "remote call in thread %d hung", tid);
-				goto out;
-			}
-			err = ulp_errorf(-ETIMEDOUT, "remote call in thread %d timed out", tid);
-			goto restore;
-		}
-		if (rc < 0) {
-			rc = ulp_errorf(rc, "process %d exited during a remote call", p->pid);
-			goto out;
-		}
+		int left = (int)((deadline - (int64_t)ulp_now_us()) / 1000), stop;
+
+		t->stopped = false;
+		if (ptrace(PTRACE_SYSCALL, r->tid, 0, (void *)(long)sig) < 0)
+			return ulp_errorf(-errno, "cannot run thread %d: %s", r->tid,
+					  strerror(errno));
+		sig = 0;
+		rc = ulp_process_wait_thread(r->p, t, left > 0 ? left : 0, &status);
+		t = ulp_process_find_thread(r->p, r->tid);
+		if (rc == -ETIMEDOUT)
+			return ulp_remote_abandon(r, t);
+		if (rc < 0)
+			return ulp_errorf(rc, "process %d exited during a remote call", r->p->pid);
 		if (status >> 16 != 0) {
 			unsigned long child;
 
 			/* A thread the call creates is traced from birth: follow it. */
 			if (status >> 16 == PTRACE_EVENT_CLONE &&
-			    ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0)
-				ulp_process_adopt_thread(p, (pid_t)child);
-			/* a stray PTRACE_INTERRUPT or clone event: keep going */
-			ptrace(PTRACE_CONT, tid, 0, 0);
-			continue;
+			    ptrace(PTRACE_GETEVENTMSG, r->tid, 0, &child) == 0)
+				ulp_process_adopt_thread(r->p, (pid_t)child);
+			continue; /* an interrupt or clone event */
 		}
-		if (WSTOPSIG(status) == SIGSEGV) {
-			if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0) {
-				rc = -errno;
-				goto out;
-			}
-			if (regs.rip == 0) {
-				if (ret)
-					*ret = regs.rax;
-				break;
-			}
-			err = ulp_errorf(
-				-EFAULT, "remote call at 0x%llx crashed at 0x%llx in thread %d",
-				(unsigned long long)func, (unsigned long long)regs.rip, tid);
-			goto restore;
+		stop = (WSTOPSIG(status) & 0x7f) == SIGTRAP ? ulp_remote_syscall_stop(r) : -1;
+		if (stop == 1)
+			break;
+		if (stop == 0) {
+			ulp_fault_point("remote-syscall");
+			continue; /* one of the called function's own syscalls */
 		}
-		/* A signal for the target arrived meanwhile: deliver it now; its
-		 * handler runs on top of our call and returns into it. */
-		ptrace(PTRACE_CONT, tid, 0, (void *)(long)WSTOPSIG(status));
+		/* A signal for the target: its handler runs on top of the call. */
+		sig = WSTOPSIG(status);
 	}
-restore:
-	t->stopped = true;
-	rc = ulp_restore_thread(t, saved);
-	if (rc == 0)
-		rc = err;
-out:
-	free(saved);
-	return rc;
+	if (ptrace(PTRACE_GETREGS, r->tid, 0, &regs) < 0)
+		return ulp_errorf(-errno, "cannot read registers of thread %d: %s", r->tid,
+				  strerror(errno));
+	if (ret)
+		*ret = regs.rbx;
+	ulp_fault_point("remote-done");
+	return 0;
+}
+
+int ulp_remote_end(struct ulp_remote *r)
+{
+	struct ulp_thread *t = ulp_process_find_thread(r->p, r->tid);
+	int ret = 0;
+
+	if (t && !t->gone) {
+		t->regs_valid = false;
+		ret = ulp_thread_resume(r->p, t);
+	}
+	free(r);
+	return ret;
 }

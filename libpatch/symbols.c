@@ -977,3 +977,39 @@ const char *ulp_symbols_name_at(struct ulp_symbols *syms, uint64_t addr, uint64_
 		*start = addr - offset;
 	return name;
 }
+
+int ulp_symbols_code_tail(const struct ulp_symbols *syms, const char *object, uint64_t *addr,
+			  size_t *len)
+{
+	const struct sym_object *obj = find_object(syms, object);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), best_end = 0, best_len = 0;
+	size_t nr_phdrs;
+
+	/* A file other than the one mapped would place us in live code. */
+	if (!obj || !obj->elf || obj->unusable || elf_getphdrnum(obj->elf, &nr_phdrs) < 0)
+		return -ENOENT;
+	for (size_t i = 0; i < nr_phdrs; i++) {
+		GElf_Phdr phdr;
+		uint64_t end, page_end;
+		bool mapped = false;
+
+		if (!gelf_getphdr(obj->elf, (int)i, &phdr) || phdr.p_type != PT_LOAD ||
+		    !(phdr.p_flags & PF_X) || phdr.p_memsz != phdr.p_filesz)
+			continue;
+		end = obj->map.bias + phdr.p_vaddr + phdr.p_memsz;
+		page_end = (end + page - 1) & ~(page - 1);
+		for (size_t r = 0; r < syms->nr_exec && !mapped; r++)
+			mapped = syms->exec[r].start < page_end && syms->exec[r].end >= page_end &&
+				 syms->exec[r].start <= end &&
+				 !strcmp(syms->exec[r].path, obj->path);
+		if (mapped && page_end - end > best_len) {
+			best_end = end;
+			best_len = page_end - end;
+		}
+	}
+	if (!best_len)
+		return -ENOSPC;
+	*addr = best_end;
+	*len = best_len;
+	return 0;
+}

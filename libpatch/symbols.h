@@ -72,4 +72,13 @@ int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char
  */
 const char *ulp_symbols_name_at(struct ulp_symbols *syms, uint64_t addr, uint64_t *start);
 
+/*
+ * The unused end of the last page of one of an object's executable
+ * segments: mapped executable, reached by no code of the object.  ulp
+ * places the few instructions it needs before anything of its own is
+ * loaded there.  -ENOENT when the object is not mapped or its file is not
+ * the one mapped; -ENOSPC when no segment leaves room.
+ */
+int ulp_symbols_code_tail(const struct ulp_symbols *syms, const char *object, uint64_t *addr,
+			  size_t *len);
 #endif

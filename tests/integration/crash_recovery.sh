@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# crash_recovery: ulpd killed with SIGKILL at every step of an apply, a
-# revert and their transitions (ULPD_FAULT=STEP[:N] makes ulpd kill itself
-# at the Nth passage of STEP, see libpatch/recovery.h).  After each crash
+# crash_recovery: ulpd killed with SIGKILL at every step of the runtime's
+# injection, an apply, a revert and their transitions (ULPD_FAULT=STEP[:N]
+# makes ulpd kill itself at the Nth passage of STEP, see
+# libpatch/recovery.h).  After each crash
 # the target keeps running and answering; a ulpd started again adopts it
 # from the state the first one saved in it: the patch is either gone (an
 # apply cut short before its transition began is undone) or listed and
 # brought to an end, each callback has run once, and after a final revert
 # the code bytes are the original ones.
 #
-# Target: klp_target; patch: patch_klp_callbacks_demo.so ("main" loaded:
-# one object with callbacks; klp_main_func "main:orig" -> "main:patched").
+# Targets: target_basic with patch_compute.so for the injection (its
+# borrowed thread checks its registers afterwards); klp_target with
+# patch_klp_callbacks_demo.so for the rest ("main" loaded: one object with
+# callbacks; klp_main_func "main:orig" -> "main:patched").
 . "$(dirname "$0")/lib.sh"
 
 DEMO=$PATCHES/patch_klp_callbacks_demo.so
@@ -129,7 +132,58 @@ one_crash()
 	stop_target c
 }
 
+# one_injection_crash STEP: ulpd killed at STEP of the runtime's injection
+# (STEP "" for none).  The target's main thread, the one borrowed, waits
+# in read() with known values in its registers (parkregs): it must come
+# back to that read with every register as it was, also when ulpd dies
+# with the thread's registers pointing into ulp's call stub.
+one_injection_crash()
+{
+	local fault=$1 pid tid
+	step "runtime injection, ulpd killed at '${fault:-nowhere}'"
+	start_target r target_basic
+	pid=$(target_pid r)
+	expect_reply r "call 5" "compute(5)=6"
+	printf 'parkregs\n' >&"${TFD[r]}"
+	wait_until "the main thread to wait in read()" "$WAIT_TIMEOUT" task_in_read "$pid" "$pid"
+	ulpd_with_fault "$fault"
+	run_ulpctl apply "$COMPUTE" -p "$pid"
+	if [ -n "$fault" ]; then
+		CRASHES=$((CRASHES + 1))
+		[ "$RC" -ne 0 ] || fail "apply succeeded although ulpd was to die at '$fault'"
+		ulpd_crashed
+		pid_alive "$pid" || fail "target died with ulpd at '$fault'"
+		ulpd_with_fault ""
+	else
+		[ "$RC" -eq 0 ] || fail "apply exited $RC: $ERR"
+	fi
+	# the borrowed thread is back in its read() (made again), registers whole
+	wait_until "the main thread to wait in read() again" "$WAIT_TIMEOUT" task_in_read "$pid" "$pid"
+	expect_reply r "" "parkregs=ok"
+	# the process can be patched (the runtime loaded then, or now) and reverted
+	if [ -n "$fault" ]; then
+		ulpctl_ok apply "$COMPUTE" -p "$pid"
+	fi
+	expect_reply r "call 5" "compute(5)=15"
+	ulpctl_ok revert compute_fix -p "$pid"
+	expect_reply r "call 5" "compute(5)=6"
+	[ "$(grep -c libulp-rt "/proc/$pid/maps")" -gt 0 ] || fail "no runtime mapped in $pid"
+	kill_pid "$ULPD_PID" TERM
+	untrack_pid "$ULPD_PID"
+	ULPD_PID=
+	stop_target r
+}
+
+COMPUTE=$PATCHES/patch_compute.so
+need_file "$COMPUTE"
 CRASHES=0
+# remote-syscall:N counts the called functions' own system-call stops:
+# 1 and 2 are mmap()'s entry and exit, from 3 on pthread_create()'s.
+for f in "" inject-borrowed remote-frame remote-call:1 remote-syscall:1 remote-syscall:2 \
+	remote-done:1 remote-call:2 remote-syscall:3 remote-syscall:6 remote-done:2 \
+	inject-loading; do
+	one_injection_crash "$f"
+done
 for f in load slots pre-patch begin poke:1 poke:2 started patched-entries poke:3 post-patch:1 \
 	post-patch:2; do
 	one_crash apply "$f"

@@ -63,6 +63,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "regs_park.h"
+
 #ifndef DLHAMMER_PATH
 #define DLHAMMER_PATH "libdlhammer.so"
 #endif
@@ -411,6 +413,35 @@ static long count_arg(int argc, char **argv, int *i)
 	return n;
 }
 
+/*
+ * parkregs: wait in regs_park() for one byte on stdin (the next line the
+ * test sends, its newline), then say whether every register came back.
+ */
+static void park_regs(void)
+{
+	int avx = __builtin_cpu_supports("avx");
+	struct regs_dump d;
+	char bad[512] = "";
+	long n;
+
+	for (int i = 0; i < REGS_PATTERN_SIZE; i++)
+		regs_pattern[i] = (unsigned char)(i * 13 + 7);
+	n = regs_park(0, avx, &d);
+	if (n != 1)
+		snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), " read=%ld", n);
+	if (memcmp(d.gpr, regs_pattern + 512, sizeof(d.gpr)))
+		strcat(bad, " gpr");
+	if (d.rdi != 0 || d.rdx != 1)
+		strcat(bad, " args");
+	for (int i = 0; i < 16; i++) {
+		if (memcmp(d.xmm[i], regs_pattern + 16 * i, 16))
+			snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), " xmm%d", i);
+		if (avx && memcmp(d.ymm_hi[i], regs_pattern + 256 + 16 * i, 16))
+			snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), " ymm%d", i);
+	}
+	printf("parkregs=%s%s\n", bad[0] ? "BAD" : "ok", bad);
+}
+
 /* compute(5) as main()'s first call ("first"). */
 static int first_result;
 
@@ -458,6 +489,8 @@ static void handle(const char *line)
 			printf("gateresult=pending\n");
 	} else if (!strcmp(line, "first"))
 		printf("first=%d\n", first_result);
+	else if (!strcmp(line, "parkregs"))
+		park_regs();
 	else if (!strcmp(line, "quit"))
 		exit(0);
 	else
