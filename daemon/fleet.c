@@ -231,6 +231,15 @@ static int ulpd_fleet_find(const char *exe, const struct ucred *peer, struct ulp
 	return 0;
 }
 
+int ulpd_fleet_count(const char *exe, const struct ucred *peer, size_t *nr)
+{
+	struct ulpd_fleet_entry *e = NULL;
+	int ret = ulpd_fleet_find(exe, peer, &e, nr);
+
+	free(e);
+	return ret;
+}
+
 struct json_object *ulpd_fleet(const char *exe, const struct ucred *peer,
 			       const struct ulpd_fleet_op *op)
 {

@@ -4,6 +4,7 @@
 #define ULPD_FLEET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 struct json_object;
@@ -23,5 +24,8 @@ struct ulpd_fleet_op {
  */
 struct json_object *ulpd_fleet(const char *exe, const struct ucred *peer,
 			       const struct ulpd_fleet_op *op);
+
+/* How many processes of exe the client may patch (ulpd_fleet would list). */
+int ulpd_fleet_count(const char *exe, const struct ucred *peer, size_t *nr);
 
 #endif

@@ -46,6 +46,7 @@ void ulpd_log_init(void)
 	ulpd_main_pid = getpid();
 	ulpd_journal = ulpd_stderr_is_journal();
 	ulp_target_log_hook = ulpd_log_event_line;
+	ulp_target_warning_hook = ulpd_log_target_warning;
 }
 
 #define ULPD_MAX_FIELDS 9
@@ -216,6 +217,11 @@ static void ulpd_core_line(const char *rest, char *patch, char *object, size_t l
 		*direction = "unpatching";
 	else if (dir && strstr(dir, "patching"))
 		*direction = "patching";
+}
+
+void ulpd_log_target_warning(const struct ulp_target *t, const char *msg)
+{
+	ulpd_log(LOG_WARNING, "save-failed", t->pid, NULL, "%s", msg);
 }
 
 void ulpd_log_event_line(const struct ulp_target *t, const char *line)

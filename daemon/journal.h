@@ -34,6 +34,8 @@ void ulpd_log(int priority, const char *event, pid_t pid, const char *patch, con
  * the last event of ulpd's STATUS=.
  */
 void ulpd_log_event_line(const struct ulp_target *t, const char *line);
+/* The engine's warnings about a process (ulp_target_warning_hook). */
+void ulpd_log_target_warning(const struct ulp_target *t, const char *msg);
 
 /*
  * STATUS= for systemd (`systemctl status ulpd`): what ulpd serves and the

@@ -23,6 +23,7 @@
 #include "patch_file.h"
 #include "process.h"
 #include "procfs.h"
+#include "rt_abi.h"
 
 static struct ulp_target **ulpd_targets;
 static size_t ulpd_nr_targets;
@@ -95,7 +96,7 @@ static bool ulpd_get_bool(struct json_object *req, const char *key, bool dflt);
 /* ulp's runtime is mapped: an earlier ulpd patched the process (or its parent). */
 static bool ulpd_has_runtime(pid_t pid)
 {
-	return ulp_proc_maps_has(pid, "/libulp-rt.so");
+	return ulp_proc_maps_has(pid, ULP_RT_MAPPED);
 }
 
 /*
@@ -661,8 +662,23 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 		return ulpd_reply_ok("patch '%s' (%s) is valid", name, path);
 	}
 	/* the client may patch that process at all: before anything is stored */
-	if (!ulpd_get_string(req, "exe"))
+	if (!ulpd_get_string(req, "exe")) {
 		ret = ulpd_get_pid(req, peer, &pid);
+	} else if (peer->uid != 0 && !ulpd_get_bool(req, "persist", false)) {
+		size_t reach = 0;
+
+		/* --exe: at least one process of the program it may patch */
+		ret = ulpd_fleet_count(ulpd_get_string(req, "exe"), peer, &reach);
+		if (ret == 0 && reach == 0) {
+			close(pfd);
+			r = ulpd_reply_ok("no process of %s that you may patch is running",
+					  ulpd_get_string(req, "exe"));
+			json_object_object_add(r, "processes", json_object_new_array());
+			json_object_object_add(r, "matched", json_object_new_int64(0));
+			json_object_object_add(r, "failed", json_object_new_int64(0));
+			return r;
+		}
+	}
 	/* ulpd's own copy from here on: the client's file may change or go */
 	if (ret == 0)
 		ret = lseek(pfd, 0, SEEK_SET) < 0

@@ -56,10 +56,31 @@ __asm__(".pushsection .rodata.ulp_call_stub,\"a\"\n"
 	"	lea 64(%rbx), %rdi\n"
 	"	mov $0x102, %esi\n" /* RTLD_NOW | RTLD_GLOBAL */
 	"	call *0(%rbx)\n" /* dlopen() */
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
 	"	mov %rbx, %rdi\n"
 	"	mov $4096, %esi\n"
 	"	mov $11, %eax\n" /* munmap(page, 4096) */
 	"	syscall\n"
+	"	pop %rbx\n"
+	"	xor %eax, %eax\n"
+	"	ret\n"
+	/* failed: dlerror()'s message over the path, for ulpd to read */
+	"1:	call *24(%rbx)\n" /* dlerror() */
+	"	lea 64(%rbx), %rdi\n"
+	"	mov $4000, %ecx\n"
+	"	test %rax, %rax\n"
+	"	jz 3f\n"
+	"2:	movb (%rax), %dl\n"
+	"	movb %dl, (%rdi)\n"
+	"	test %dl, %dl\n"
+	"	jz 4f\n"
+	"	inc %rax\n"
+	"	inc %rdi\n"
+	"	dec %ecx\n"
+	"	jnz 2b\n"
+	"3:	movb $0, (%rdi)\n"
+	"4:	movl $1, 40(%rbx)\n"
 	"	pop %rbx\n"
 	"	xor %eax, %eax\n"
 	"	ret\n"
@@ -76,7 +97,10 @@ _Static_assert(offsetof(struct ulp_call_frame, rip) == 8 + 15 * 8, "iretq frame 
 _Static_assert(sizeof(struct ulp_call_frame) == 8 + 20 * 8, "frame size");
 _Static_assert(offsetof(struct ulp_loader_page, pthread_self) == 8 &&
 		       offsetof(struct ulp_loader_page, pthread_detach) == 16 &&
-		       offsetof(struct ulp_loader_page, path) == 64,
+		       offsetof(struct ulp_loader_page, dlerror) == 24 &&
+		       offsetof(struct ulp_loader_page, failed) == 40 &&
+		       offsetof(struct ulp_loader_page, path) == 64 &&
+		       sizeof(((struct ulp_loader_page *)0)->path) > 4000,
 	       "loader page layout");
 _Static_assert(sizeof(struct ulp_loader_page) == 4096, "the loader unmaps one page");
 

@@ -20,7 +20,8 @@
  *
  * The loader: the start routine of the thread that loads the runtime.  Its
  * argument is a page holding a struct ulp_loader_page; it detaches itself,
- * dlopen()s the path and unmaps the page.
+ * dlopen()s the path and unmaps the page.  If dlopen() fails it copies
+ * dlerror()'s message over the path, sets failed and leaves the page.
  */
 #ifndef ULP_CALL_STUB_H
 #define ULP_CALL_STUB_H
@@ -38,8 +39,14 @@ struct ulp_call_frame {
 };
 
 struct ulp_loader_page {
-	uint64_t dlopen, pthread_self, pthread_detach;
-	uint64_t reserved[5];
+	uint64_t dlopen, pthread_self, pthread_detach, dlerror;
+	/*
+	 * ulpd's random number: once the loader unmapped the page, the
+	 * process may map anything there, which failed alone cannot tell.
+	 */
+	uint64_t nonce;
+	uint32_t failed; /* set when dlopen() failed; path then holds dlerror() */
+	uint32_t pad[5];
 	char path[4096 - 64];
 };
 

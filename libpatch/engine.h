@@ -143,6 +143,7 @@ struct ulp_target {
 		unsigned post_done; /* objects whose post callback ran (complete) */
 	} op;
 	uint64_t saved_seq;
+	bool save_failed; /* the last save failed: reported once, until one succeeds */
 	bool adopting; /* its saved state is not loaded yet: nothing to save over it */
 	/* how long the last transition took, from its start to its completion */
 	uint64_t last_transition_us;
@@ -206,6 +207,12 @@ void ulp_target_log(struct ulp_target *t, const char *fmt, ...)
  * to its systemd status; the engine has no say in where its lines go.
  */
 extern void (*ulp_target_log_hook)(const struct ulp_target *t, const char *line);
+
+/*
+ * Called with a warning about a target that is no error of the request
+ * under way (NULL: nobody): ulpd's state could not be saved in the process.
+ */
+extern void (*ulp_target_warning_hook)(const struct ulp_target *t, const char *msg);
 
 /*
  * Apply the patch file at path: ULP_DONE when applied, ULP_PENDING when its

@@ -10,13 +10,16 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "error.h"
+#include "memfd.h"
 #include "memory.h"
 #include "process.h"
 #include "procfs.h"
@@ -239,20 +242,25 @@ static int ulp_libc_func(struct ulp_symbols *syms, const char *name, uint64_t *a
 	return 0;
 }
 
-static int ulp_check_runtime_file(pid_t pid)
+/*
+ * The target reaches our runtime file itself at its path: loaded by path,
+ * its pages are shared with every process that has it.  Otherwise (another
+ * mount namespace or root without it, or another file there) it gets a
+ * sealed memfd copy.
+ */
+static bool ulp_runtime_visible(pid_t pid)
 {
+	struct stat ours, theirs;
 	char path[4200];
 
-	/* The target's view of the file system may differ from ours. */
 	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, ulp_rt_path);
-	if (access(path, R_OK) != 0)
-		return ulp_errorf(-ENOENT, "the ulp runtime %s is not visible to process %d: %s",
-				  ulp_rt_path, pid, strerror(errno));
-	return 0;
+	return stat(ulp_rt_path, &ours) == 0 && stat(path, &theirs) == 0 &&
+	       ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
 }
 
 struct ulp_libc_funcs {
-	uint64_t mmap, munmap, dlopen, pthread_self, pthread_detach, pthread_create;
+	uint64_t mmap, munmap, dlopen, dlerror, pthread_self, pthread_detach, pthread_create;
+	uint64_t memfd_create, close;
 };
 
 static int ulp_resolve_libc(struct ulp_symbols *syms, struct ulp_libc_funcs *f)
@@ -262,6 +270,9 @@ static int ulp_resolve_libc(struct ulp_symbols *syms, struct ulp_libc_funcs *f)
 	if ((ret = ulp_libc_func(syms, "mmap", &f->mmap)) < 0 ||
 	    (ret = ulp_libc_func(syms, "munmap", &f->munmap)) < 0 ||
 	    (ret = ulp_libc_func(syms, "dlopen", &f->dlopen)) < 0 ||
+	    (ret = ulp_libc_func(syms, "dlerror", &f->dlerror)) < 0 ||
+	    (ret = ulp_libc_func(syms, "memfd_create", &f->memfd_create)) < 0 ||
+	    (ret = ulp_libc_func(syms, "close", &f->close)) < 0 ||
 	    (ret = ulp_libc_func(syms, "pthread_self", &f->pthread_self)) < 0 ||
 	    (ret = ulp_libc_func(syms, "pthread_detach", &f->pthread_detach)) < 0 ||
 	    (ret = ulp_libc_func(syms, "pthread_create", &f->pthread_create)) < 0)
@@ -270,51 +281,101 @@ static int ulp_resolve_libc(struct ulp_symbols *syms, struct ulp_libc_funcs *f)
 }
 
 /*
+ * The runtime as a sealed memfd of the target, for a target that cannot
+ * reach our file (ulp_runtime_visible): its /proc/self/fd/N path in *path.
+ * The descriptor stays open for the life of the process, so no later memfd
+ * (a patch's) can take that name while the runtime is loaded under it.
+ */
+static int ulp_runtime_memfd(struct ulp_process *p, struct ulp_remote *r,
+			     const struct ulp_libc_funcs *f, char *path, size_t size, int64_t *fd)
+{
+	static const char name[] = "libulp-rt.so"; /* see ULP_RT_MAPPED */
+	uint64_t args[2] = { ulp_remote_scratch(r), MFD_CLOEXEC | MFD_ALLOW_SEALING }, tfd, ret;
+	int rc;
+
+	rc = ulp_mem_write(p, args[0], name, sizeof(name));
+	if (rc == 0)
+		rc = ulp_remote_call(r, f->memfd_create, args, 2, &tfd, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (rc < 0)
+		return rc;
+	if ((int)tfd < 0)
+		return ulp_errorf(-EMFILE, "process %d cannot create a memfd for the ulp runtime",
+				  p->pid);
+	rc = ulp_memfd_fill(p->pid, (int)tfd, ulp_rt_path, "the ulp runtime");
+	if (rc < 0) {
+		ulp_remote_call(r, f->close, &tfd, 1, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+		return rc;
+	}
+	snprintf(path, size, "/proc/self/fd/%d", (int)tfd);
+	*fd = (int)tfd;
+	return 0;
+}
+
+/* What a started loader thread holds in the target. */
+struct ulp_loader {
+	uint64_t page; /* its struct ulp_loader_page: unmapped by the loader once loaded */
+	uint64_t nonce; /* in that page while it is the loader's */
+	int64_t memfd; /* the runtime's memfd, or -1 */
+};
+
+/*
  * On the parked thread: map a page for the loader (the runtime's path and
  * the functions it calls) and start a thread at the call stub's loader,
  * which dlopen()s the runtime on a fresh, lock-free thread and unmaps the
- * page.  Two calls through the call stub: a ulpd killed during either
- * leaves the thread to go on, and at worst a page mapped.
+ * page (or leaves dlerror()'s message there).  Calls through the call
+ * stub: a ulpd killed during any leaves the thread to go on, and at worst
+ * a page mapped.
  */
 static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
-				   struct ulp_symbols *syms, const struct ulp_libc_funcs *f)
+				   struct ulp_symbols *syms, const struct ulp_libc_funcs *f,
+				   struct ulp_loader *ld)
 {
-	struct ulp_loader_page *page;
+	struct ulp_loader_page *page = calloc(1, sizeof(*page));
 	struct ulp_call_stub stub;
-	struct ulp_remote *r;
+	struct ulp_remote *r = NULL;
 	uint64_t at = 0, ret, args[6];
 	size_t len = strlen(ulp_rt_path) + 1;
+	int64_t memfd = -1;
 	int rc;
 
+	if (!page)
+		return ulp_errorf(-ENOMEM, "out of memory");
 	if (len > sizeof(page->path))
-		return ulp_errorf(-ENAMETOOLONG, "the ulp runtime's path is too long");
-	rc = ulp_call_stub_place(p, syms, &stub);
-	if (rc < 0)
+		rc = ulp_errorf(-ENAMETOOLONG, "the ulp runtime's path is too long");
+	else
+		rc = ulp_call_stub_place(p, syms, &stub);
+	if (rc == 0)
+		rc = ulp_remote_begin(p, h, &stub, &r);
+	if (rc < 0) {
+		free(page);
 		return rc;
-	rc = ulp_remote_begin(p, h, &stub, &r);
-	if (rc < 0)
-		return rc;
+	}
+	if (ulp_runtime_visible(p->pid))
+		memcpy(page->path, ulp_rt_path, len);
+	else
+		rc = ulp_runtime_memfd(p, r, f, page->path, sizeof(page->path), &memfd);
 	args[0] = 0;
 	args[1] = sizeof(*page);
 	args[2] = PROT_READ | PROT_WRITE;
 	args[3] = MAP_PRIVATE | MAP_ANONYMOUS;
 	args[4] = (uint64_t)-1;
 	args[5] = 0;
-	rc = ulp_remote_call(r, f->mmap, args, 6, &at, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (rc == 0)
+		rc = ulp_remote_call(r, f->mmap, args, 6, &at, ULP_INJECT_CALL_TIMEOUT_MS);
 	if (rc == 0 && (at == (uint64_t)MAP_FAILED || at == 0)) {
 		at = 0;
 		rc = ulp_errorf(-ENOMEM, "cannot map memory in process %d", p->pid);
 	}
-	page = rc == 0 ? calloc(1, sizeof(*page)) : NULL;
-	if (rc == 0 && !page)
-		rc = ulp_errorf(-ENOMEM, "out of memory");
 	if (rc == 0) {
 		page->dlopen = f->dlopen;
 		page->pthread_self = f->pthread_self;
 		page->pthread_detach = f->pthread_detach;
-		memcpy(page->path, ulp_rt_path, len);
-		rc = ulp_mem_write(p, at, page, offsetof(struct ulp_loader_page, path) + len);
-		free(page);
+		page->dlerror = f->dlerror;
+		if (getrandom(&page->nonce, sizeof(page->nonce), 0) != sizeof(page->nonce))
+			page->nonce = ulp_now_us() ^ ((uint64_t)p->pid << 32);
+		ld->nonce = page->nonce;
+		rc = ulp_mem_write(p, at, page,
+				   offsetof(struct ulp_loader_page, path) + strlen(page->path) + 1);
 	}
 	if (rc == 0) {
 		args[0] = ulp_remote_scratch(r); /* the pthread_t, not needed after */
@@ -326,8 +387,6 @@ static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
 		if (rc == 0 && (int)ret != 0)
 			rc = ulp_errorf(-(int)ret, "cannot start a thread in process %d: %s",
 					p->pid, strerror((int)ret));
-		else if (rc == 0)
-			at = 0; /* the loader's now */
 	}
 	if (rc < 0 && at) {
 		uint64_t unmap[2] = { at, sizeof(*page) };
@@ -335,8 +394,58 @@ static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
 		/* no trace left (unless the call itself is what failed) */
 		ulp_remote_call(r, f->munmap, unmap, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
 	}
+	if (rc < 0 && memfd >= 0)
+		ulp_remote_call(r, f->close, (uint64_t *)&memfd, 1, &ret,
+				ULP_INJECT_CALL_TIMEOUT_MS);
 	ulp_remote_end(r);
+	free(page);
+	ld->page = at;
+	ld->memfd = memfd;
 	return rc;
+}
+
+/* After the loader failed: its page and the runtime's memfd go. */
+static void ulp_loader_release(struct ulp_process *p, struct ulp_symbols *syms,
+			       const struct ulp_libc_funcs *f, const struct ulp_loader *ld)
+{
+	uint64_t unmap[2] = { ld->page, sizeof(struct ulp_loader_page) }, fd = (uint64_t)ld->memfd;
+	struct ulp_call_stub stub;
+	struct ulp_thread *h;
+	struct ulp_remote *r;
+	uint64_t ret;
+
+	if (ulp_pick_parked_thread(p, syms, &h) < 0)
+		return;
+	if (ulp_call_stub_place(p, syms, &stub) < 0 || ulp_remote_begin(p, h, &stub, &r) < 0) {
+		ulp_thread_resume(p, h);
+		return;
+	}
+	if (ulp_remote_call(r, f->munmap, unmap, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS) == 0 &&
+	    ld->memfd >= 0)
+		ulp_remote_call(r, f->close, &fd, 1, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	ulp_remote_end(r);
+}
+
+/* Did the loader thread's dlopen() fail?  Its message, left in its page, in msg. */
+static bool ulp_loader_failed(struct ulp_process *p, const struct ulp_loader *ld, char *msg,
+			      size_t size)
+{
+	struct {
+		uint64_t nonce;
+		uint32_t failed;
+	} mark = { 0, 0 };
+
+	_Static_assert(offsetof(struct ulp_loader_page, failed) ==
+			       offsetof(struct ulp_loader_page, nonce) + 8,
+		       "nonce, then failed");
+	if (ulp_mem_read(p, ld->page + offsetof(struct ulp_loader_page, nonce), &mark, 12) < 0)
+		ulp_error_clear(); /* unmapped: loaded */
+	if (!mark.failed || mark.nonce != ld->nonce)
+		return false;
+	if (ulp_mem_read_string(p, ld->page + offsetof(struct ulp_loader_page, path), msg, size) <
+	    0)
+		snprintf(msg, size, "(no message)");
+	return true;
 }
 
 static void ulp_sleep_ms(int ms)
@@ -350,6 +459,8 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 {
 	struct ulp_libc_funcs f = { 0 };
 	struct ulp_thread *h = NULL;
+	struct ulp_loader ld = { 0, 0, -1 };
+	char msg[512];
 	int ret, waited;
 
 	if (t->rt_info && ulp_runtime_read_info(t, p, t->rt_info) == 0)
@@ -368,9 +479,6 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 			-ENOTSUP,
 			"process %d is statically linked (no libc.so.6 mapped); ulp patches dynamically linked programs only",
 			p->pid);
-	ret = ulp_check_runtime_file(p->pid);
-	if (ret < 0)
-		return ret;
 	ret = ulp_resolve_libc(*syms, &f);
 	if (ret < 0)
 		return ret;
@@ -379,7 +487,7 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 		return ret;
 	ulp_trace("inject: thread %d borrowed", h->tid);
 	ulp_fault_point("inject-borrowed");
-	ret = ulp_start_loader_thread(p, h, *syms, &f);
+	ret = ulp_start_loader_thread(p, h, *syms, &f, &ld);
 	ulp_trace("inject: loader thread started");
 	ulp_fault_point("inject-loading");
 	if (ret < 0)
@@ -393,8 +501,14 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 			return ulp_errorf(-ESRCH, "process %d exited while the runtime was loading",
 					  p->pid);
 		ulp_sleep_ms(1);
+		if (ulp_loader_failed(p, &ld, msg, sizeof(msg))) {
+			ulp_loader_release(p, *syms, &f, &ld);
+			ulp_error_clear();
+			return ulp_errorf(-ENOEXEC, "process %d cannot load the ulp runtime %s: %s",
+					  p->pid, ulp_rt_path, msg);
+		}
 		/* symbols (dearer) only once the runtime is mapped */
-		if (!ulp_proc_maps_has(p->pid, "/libulp-rt.so") ||
+		if (!ulp_proc_maps_has(p->pid, ULP_RT_MAPPED) ||
 		    ulp_symbols_open(p->pid, &fresh) < 0)
 			continue;
 		ulp_trace("inject: symbols reread");

@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "error.h"
 #include "inject.h"
+#include "memfd.h"
 #include "memory.h"
 #include "placement.h"
 #include "poke.h"
@@ -469,18 +470,14 @@ static void ulp_patch_memfd_close(struct ulp_target *t, struct ulp_process *p,
 	ap->memfd = -1;
 }
 
-/*
- * The patch file copied into a sealed memfd of the process (rt_abi.h,
- * fn_memfd): the process loads it as /proc/self/fd/N, which exists in any
- * mount namespace, and nobody can change it under the loader.
- */
+/* The patch file copied into a sealed memfd of the process (memfd.h; rt_abi.h, fn_memfd). */
 static int ulp_patch_memfd(struct ulp_target *t, struct ulp_process *p, const char *path,
 			   const char *name, int *out)
 {
 	uint64_t scratch = t->rt_info + offsetof(struct ulp_rt_info, scratch);
 	uint64_t fn, tfd = 0, r;
 	char memname[256];
-	int in = -1, fd = -1, ret;
+	int ret;
 
 	snprintf(memname, sizeof(memname), "%s", name);
 	ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_memfd), &fn);
@@ -493,30 +490,7 @@ static int ulp_patch_memfd(struct ulp_target *t, struct ulp_process *p, const ch
 	if ((int)tfd < 0)
 		return ulp_errorf((int)tfd, "process %d cannot create a memfd for the patch: %s",
 				  p->pid, strerror(-(int)tfd));
-	fd = ulp_proc_take_fd(p->pid, (int)tfd);
-	if (fd < 0)
-		ret = ulp_errorf(fd, "cannot take the patch memfd of process %d: %s", p->pid,
-				 strerror(-fd));
-	if (ret == 0 && (in = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		ret = ulp_errorf(-errno, "cannot open %s: %s", path, strerror(errno));
-	while (ret == 0) {
-		char buf[65536];
-		ssize_t n = read(in, buf, sizeof(buf));
-
-		if (n == 0)
-			break;
-		if (n < 0 || write(fd, buf, (size_t)n) != n)
-			ret = ulp_errorf(-EIO, "cannot copy %s into process %d: %s", path, p->pid,
-					 strerror(errno));
-	}
-	if (ret == 0 &&
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-		ret = ulp_errorf(-errno, "cannot seal the patch memfd of process %d: %s", p->pid,
-				 strerror(errno));
-	if (in >= 0)
-		close(in);
-	if (fd >= 0)
-		close(fd);
+	ret = ulp_memfd_fill(p->pid, (int)tfd, path, "the patch");
 	if (ret < 0) {
 		if (ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_close), &fn) ==
 		    0)
@@ -536,7 +510,7 @@ int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p, struct ulp
 	const char *base = strrchr(path, '/');
 	struct ulp_placement pl;
 	size_t path_len;
-	int nr_args = 1, ret, memfd;
+	int nr_args = 1, ret, memfd = -1;
 
 	ret = ulp_patch_memfd(t, p, path, ap->display ? ap->display : (base ? base + 1 : path),
 			      &memfd);

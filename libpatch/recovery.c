@@ -242,14 +242,40 @@ static struct json_object *ulp_target_json(const struct ulp_target *t)
 
 static int ulp_recovery_write(struct ulp_target *t, struct ulp_process *p);
 
+void (*ulp_target_warning_hook)(const struct ulp_target *t, const char *msg);
+
+/* ULPD_SAVE_MAX=BYTES (tests only): a smaller room for the saved state. */
+static size_t ulp_saved_max(void)
+{
+	static size_t max;
+
+	if (!max) {
+		const char *e = getenv("ULPD_SAVE_MAX");
+		long v = e ? strtol(e, NULL, 10) : 0;
+
+		max = v > 0 && v < ULP_RT_SAVED_SIZE ? (size_t)v : ULP_RT_SAVED_SIZE;
+	}
+	return max;
+}
+
 int ulp_recovery_save(struct ulp_target *t, struct ulp_process *p)
 {
-	char pending[512];
+	char pending[512], msg[768];
 	int ret;
 
 	/* best effort, and never in the way of an error being returned */
 	snprintf(pending, sizeof(pending), "%s", ulp_last_error());
+	ulp_error_clear();
 	ret = ulp_recovery_write(t, p);
+	/* said once, not at every step: a ulpd restarted now would not adopt it */
+	if (ret < 0 && !t->save_failed && ulp_target_warning_hook) {
+		snprintf(
+			msg, sizeof(msg),
+			"cannot save ulpd's state in process %d, a ulpd restarted after a crash would not adopt it: %s",
+			t->pid, ulp_last_error());
+		ulp_target_warning_hook(t, msg);
+	}
+	t->save_failed = ret < 0;
 	ulp_error_clear();
 	if (pending[0])
 		ulp_errorf(-EIO, "%s", pending);
@@ -269,7 +295,7 @@ static int ulp_recovery_write(struct ulp_target *t, struct ulp_process *p)
 	j = ulp_target_json(t);
 	text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
 	len = strlen(text);
-	if (len > ULP_RT_SAVED_SIZE) {
+	if (len > ulp_saved_max()) {
 		json_object_put(j);
 		return ulp_errorf(-E2BIG,
 				  "ulpd's state of process %d is too large to save (%zu bytes)",

@@ -12,6 +12,8 @@
 #define ULP_RT_MAGIC 0x554c5052u /* "ULPR" */
 #define ULP_RT_ABI 8
 #define ULP_RT_SONAME "libulp-rt.so.0"
+/* In a mapping's name in /proc/PID/maps, by path or as a memfd ("/memfd:libulp-rt.so") */
+#define ULP_RT_MAPPED "libulp-rt.so"
 #define ULP_RT_INFO_SYMBOL "ulp_rt_info"
 #define ULP_RT_SCRATCH_SIZE 4096
 #define ULP_RT_LOG_SIZE 65536

@@ -95,6 +95,10 @@ as_user expect_fail threads -p "$root_pid" "$DENIED"
 as_user expect_fail log -p "$root_pid" "$DENIED"
 as_user expect_fail revert compute_fix -p "$root_pid" "$DENIED"
 as_user expect_fail force compute_fix -p "$root_pid" "$DENIED"
+# --exe of a program only root runs: nothing the user may patch
+as_user ulpctl_ok apply "$PATCH" --exe "$TARGETS/target_basic"
+assert_contains "$OUT" "no process of $TARGETS/target_basic that you may patch is running" \
+	"apply --exe"
 expect_reply theirs "call 5" "compute(5)=6"
 assert_no_patches "$root_pid"
 

@@ -192,5 +192,24 @@ for f in pre-unpatch pre-unpatch:2 begin poke:1 started unpatched-entries poke:2
 	post-unpatch:2 unload; do
 	one_crash revert "$f"
 done
+step "a state too large to save is said once, and the work goes on"
+mkdir -p "$TMP/state"
+ULPD_SAVE_MAX=100 "$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" \
+	--runtime "$ULP_RUNTIME" </dev/null >"$TMP/ulpd-small.log" 2>&1 &
+ULPD_PID=$!
+track_pid "$ULPD_PID"
+wait_until "ulpd to accept connections on $SOCK" "$WAIT_TIMEOUT" ulpd_answers
+start_target s klp_target
+spid=$(target_pid s)
+ulpctl_ok apply "$DEMO" -p "$spid"
+expect_reply s "call main" "main=main:patched"
+ulpctl_ok revert klp_callbacks_demo -p "$spid"
+expect_reply s "call main" "main=main:orig"
+n=$(grep -c "cannot save ulpd's state in process $spid, a ulpd restarted after a crash would not adopt it: ulpd's state of process $spid is too large to save" "$TMP/ulpd-small.log" || true)
+[ "$n" -eq 1 ] || fail "the failed save was said $n times (once expected): $(cat "$TMP/ulpd-small.log")"
+stop_target s
+kill_pid "$ULPD_PID" TERM
+untrack_pid "$ULPD_PID"
+ULPD_PID=
 ulpd_with_fault ""
 test_done

@@ -3,9 +3,12 @@
 # copies it into its store (STATE_DIR/patches/HASH-SIZE.so, its own, mode
 # 0600) and the target loads it from a sealed memfd.  So: the client's file
 # may change or go once applied (revert, status and a restarted ulpd use the
-# copy), which goes once no process has the patch; the target's maps show the memfd, never the path; a target in its
-# own mount namespace, where the patch's path does not exist, is patched
-# all the same; ulpd opens a path itself only for root.
+# copy), which goes once no process has the patch; the target's maps show
+# the memfd, never the path; a target in its own mount namespace, where
+# neither the patch's path nor the runtime's exists, is patched all the
+# same (the runtime then comes as a sealed memfd too); a runtime the target
+# cannot load is refused with the loader's own message, the target as it
+# was; ulpd opens a path itself only for root.
 . "$(dirname "$0")/lib.sh"
 
 need_file "$PATCHES/patch_compute.so"
@@ -63,23 +66,59 @@ ulpctl_ok status
 stop_target t2
 stop_target t
 
-step "a target in its own mount namespace, where the patch's path is hidden"
+step "a target in its own mount namespace, where the patch's and the runtime's paths are hidden"
 mkdir -p "$TMP/hidden"
 cp "$PATCHES/patch_compute.so" "$TMP/hidden/fix.so"
+rtdir=$(dirname "$(realpath "$ULP_RUNTIME")")
 # shellcheck disable=SC2016 # expanded by the inner shell
 TARGET_PREFIX=(unshare --mount --propagation private -- sh -c
-	'mount -t tmpfs ulp-test "$0" && exec "$@"' "$TMP/hidden")
+	'mount -t tmpfs ulp-test "$0" && mount -t tmpfs ulp-test "$1" && shift && exec "$@"'
+	"$TMP/hidden" "$rtdir")
 start_target ns target_basic
 TARGET_PREFIX=()
 npid=$(target_pid ns)
 [ "$(readlink "/proc/$npid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
 	fail "target ns shares our mount namespace"
 [ ! -e "/proc/$npid/root$TMP/hidden/fix.so" ] || fail "the patch is visible to target ns"
+[ ! -e "/proc/$npid/root$(realpath "$ULP_RUNTIME")" ] || fail "the runtime is visible to target ns"
 ulpctl_ok apply "$TMP/hidden/fix.so" -p "$npid"
 expect_reply ns "call 5" "compute(5)=15"
+grep -q ' /memfd:libulp-rt.so (deleted)$' "/proc/$npid/maps" ||
+	fail "the runtime is not mapped from a memfd: $(grep ulp "/proc/$npid/maps")"
 ulpctl_ok revert compute_fix -p "$npid"
 expect_reply ns "call 5" "compute(5)=6"
 stop_target ns
+# a target that sees our runtime file loads it by path (pages shared)
+start_target v target_basic
+vpid=$(target_pid v)
+ulpctl_ok apply "$PATCHES/patch_compute.so" -p "$vpid"
+grep -q " $(realpath "$ULP_RUNTIME")\$" "/proc/$vpid/maps" ||
+	fail "the runtime is not mapped by path: $(grep ulp "/proc/$vpid/maps")"
+ulpctl_ok revert compute_fix -p "$vpid"
+stop_target v
+
+step "a runtime the target cannot load"
+kill_ulpd
+mkdir -p "$TMP/badrt"
+head -c 4096 /dev/zero | tr '\0' x >"$TMP/badrt/libulp-rt.so" # not ELF
+"$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" --runtime "$TMP/badrt/libulp-rt.so" \
+	</dev/null >>"$TMP/ulpd.log" 2>&1 &
+ULPD_PID=$!
+wait_until "ulpd to accept connections on $SOCK" "$WAIT_TIMEOUT" ulpd_answers
+start_target b target_basic
+bpid=$(target_pid b)
+expect_reply b "call 5" "compute(5)=6"
+fds_before=$(ls "/proc/$bpid/fd")
+run_ulpctl apply "$PATCHES/patch_compute.so" -p "$bpid"
+[ "$RC" -eq 1 ] || fail "apply with a broken runtime exited $RC"
+assert_contains "$ERR" "cannot load the ulp runtime $TMP/badrt/libulp-rt.so"
+assert_contains "$ERR" "invalid ELF header"
+expect_reply b "call 5" "compute(5)=6"
+! grep -q libulp-rt "/proc/$bpid/maps" || fail "a runtime is mapped after the failed injection"
+[ "$(ls "/proc/$bpid/fd")" = "$fds_before" ] || fail "descriptors left after the failed injection"
+stop_target b
+kill_ulpd
+start_ulpd
 
 step "by path (no descriptor): root only"
 start_target r target_basic
