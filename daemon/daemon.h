@@ -61,5 +61,11 @@ int ulpd_target_for_worker(pid_t pid, struct ulp_target **out);
 void ulpd_target_readopt(pid_t pid);
 /* Take over every process an earlier ulpd patched (their saved state). */
 void ulpd_adopt_all(void);
+/*
+ * ulpd --can-adopt: could this ulpd take over every process the running
+ * ulpd of cfg's socket patched?  One line per process it could not, and a
+ * summary, on standard output; 0 or -EPROTO.
+ */
+int ulpd_can_adopt_all(const struct ulpd_config *cfg);
 
 #endif

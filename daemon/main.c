@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ulpd: owns all live patch state and serves ulpctl on a unix socket. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static void ulpd_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: ulpd [--socket PATH] [--state-dir DIR] [--runtime PATH]\n"
+		"       ulpd --can-adopt [--socket PATH] [--state-dir DIR]\n"
 		"\n"
 		"Live patching daemon: serves ulpctl requests on a unix socket, in the foreground.\n"
 		"\n"
@@ -24,6 +26,9 @@ static void ulpd_usage(FILE *out)
 		"                        under socket activation, the one systemd passes)\n"
 		"  -d, --state-dir DIR   patch store (default %s)\n"
 		"  -r, --runtime PATH    libulp-rt.so to inject (default $ULP_RUNTIME or %s)\n"
+		"      --can-adopt       say whether this ulpd could take over every process\n"
+		"                        the running ulpd of the socket patched (exit 0), or\n"
+		"                        which it could not (exit 1); serves nothing\n"
 		"  -h, --help            show this help\n"
 		"  -V, --version         show the version\n",
 		ULPD_DEFAULT_SOCKET, ULPD_DEFAULT_STATE_DIR, ULP_RUNTIME_INSTALL_PATH);
@@ -60,6 +65,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "runtime", required_argument, NULL, 'r' },
+		{ "can-adopt", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -69,6 +75,7 @@ int main(int argc, char **argv)
 		.state_dir = ULPD_DEFAULT_STATE_DIR,
 	};
 	const char *runtime = getenv("ULP_RUNTIME");
+	bool can_adopt = false;
 	int c;
 
 	cfg.socket_path_given = getenv("ULP_SOCKET") != NULL;
@@ -86,6 +93,9 @@ int main(int argc, char **argv)
 		case 'r':
 			runtime = optarg;
 			break;
+		case 'A':
+			can_adopt = true;
+			break;
 		case 'h':
 			ulpd_usage(stdout);
 			return 0;
@@ -102,6 +112,8 @@ int main(int argc, char **argv)
 		ulpd_usage(stderr);
 		return 2;
 	}
+	if (can_adopt)
+		return ulpd_can_adopt_all(&cfg) == 0 ? 0 : 1;
 	if (runtime) {
 		char *real = realpath(runtime, NULL);
 

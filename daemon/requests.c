@@ -23,6 +23,7 @@
 #include "patch_file.h"
 #include "process.h"
 #include "procfs.h"
+#include "recovery.h"
 #include "rt_abi.h"
 
 static struct ulp_target **ulpd_targets;
@@ -208,6 +209,40 @@ static void ulpd_adopt_children(void)
 void ulpd_adopt_all(void)
 {
 	ulpd_adopt_each(NULL, "");
+}
+
+int ulpd_can_adopt_all(const struct ulpd_config *cfg)
+{
+	size_t n, ours = 0, refused = 0;
+	char store[4200];
+	pid_t *pids;
+	int ret;
+
+	snprintf(store, sizeof(store), "%s/patches", cfg->state_dir);
+	ulp_recovery_set_owner(cfg->socket_path, store);
+	ret = ulp_proc_pids(&pids, &n);
+	if (ret < 0) {
+		fprintf(stderr, "ulpd: %s\n", ulp_last_error());
+		return ret;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (pids[i] == getpid() || !ulpd_has_runtime(pids[i]))
+			continue;
+		ret = ulp_recovery_adoptable(pids[i]);
+		if (ret == 1 || ret == -ESRCH)
+			continue; /* not this socket's, or gone */
+		ours++;
+		if (ret < 0) {
+			refused++;
+			printf("process %d: cannot be taken over: %s\n", pids[i], ulp_last_error());
+		}
+		ulp_error_clear();
+	}
+	free(pids);
+	printf("%zu process(es) patched by the ulpd of %s: %s\n", ours, cfg->socket_path,
+	       refused ? "not all can be taken over by this ulpd"
+		       : "this ulpd can take over every one");
+	return refused ? -EPROTO : 0;
 }
 
 int ulpd_target_for_worker(pid_t pid, struct ulp_target **out)

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,8 +556,13 @@ static void ulp_saved_link_stacks(struct ulp_target *t)
 	}
 }
 
-/* The saved state, parsed, if it is this ulpd's to take: -ENOENT, -EBUSY (another's). */
-static int ulp_saved_parse(struct ulp_target *t, struct ulp_process *p, struct json_object **out)
+/*
+ * The saved state, parsed, if it is this ulpd's to take: -ENOENT, -EBUSY
+ * (another's).  running_ok: a running ulpd of this socket may hold it (it
+ * is about to stop: a package upgrade asks).
+ */
+static int ulp_saved_parse(struct ulp_target *t, struct ulp_process *p, bool running_ok,
+			   struct json_object **out)
 {
 	char *text = ulp_saved_read(t, p);
 	struct json_object *j;
@@ -577,7 +584,7 @@ static int ulp_saved_parse(struct ulp_target *t, struct ulp_process *p, struct j
 	/* another ulpd's (another socket): not ours, dead or alive */
 	if (id && strcmp(id, ulp_owner) != 0)
 		ret = ulp_errorf(-EBUSY, "process %d is managed by the ulpd of %s", t->pid, id);
-	else if (owner != ulp_self() && owner > 0 &&
+	else if (!running_ok && owner != ulp_self() && owner > 0 &&
 		 ulp_proc_start_time(owner) == jget_u64(j, "owner_start"))
 		ret = ulp_errorf(-EBUSY, "process %d is managed by another ulpd (pid %d)", t->pid,
 				 owner);
@@ -598,17 +605,61 @@ int ulp_recovery_peek(struct ulp_target *t, struct ulp_symbols *syms)
 
 	if (ret < 0)
 		return ret;
-	ret = ulp_saved_parse(t, &peek, &j);
+	ret = ulp_saved_parse(t, &peek, false, &j);
 	t->rt_info = 0;
 	if (ret == 0)
 		json_object_put(j);
 	return ret;
 }
 
+int ulp_recovery_adoptable(pid_t pid)
+{
+	struct ulp_process peek = { .pid = pid, .mem_fd = -1 };
+	struct ulp_symbols *syms = NULL;
+	struct ulp_target *t = NULL;
+	struct json_object *j;
+	uint32_t hdr[2];
+	int ret = ulp_symbols_open(pid, &syms);
+
+	if (ret == 0)
+		ret = ulp_target_new(pid, &t);
+	if (ret == 0)
+		ret = ulp_runtime_info_addr(syms, &t->rt_info);
+	if (ret == -ENOENT) {
+		ulp_error_clear();
+		ret = 1; /* no runtime: never patched */
+	}
+	_Static_assert(offsetof(struct ulp_rt_info, abi) == sizeof(uint32_t),
+		       "magic, then abi, as every runtime has them");
+	if (ret == 0)
+		ret = ulp_mem_read(&peek, t->rt_info, hdr, sizeof(hdr));
+	if (ret == 0 && (hdr[0] != ULP_RT_MAGIC || hdr[1] != ULP_RT_ABI))
+		ret = ulp_errorf(
+			-EPROTO,
+			"process %d has the runtime of another ulp version (ABI %u, this ulpd's %u)",
+			pid, hdr[1], ULP_RT_ABI);
+	if (ret == 0) {
+		ret = ulp_saved_parse(t, &peek, true, &j);
+		if (ret == 0)
+			json_object_put(j);
+		else if (ret == -EBUSY)
+			ret = 1; /* another socket's ulpd's */
+		else if (ret == -ENOENT)
+			ret = ulp_errorf(
+				-ENOENT,
+				"process %d has ulp's runtime but no saved state (its patches would be lost)",
+				pid);
+	}
+	if (t)
+		ulp_target_free(t);
+	ulp_symbols_close(syms);
+	return ret;
+}
+
 int ulp_recovery_load(struct ulp_target *t, struct ulp_process *p)
 {
 	struct json_object *j, *patches, *log, *pages, *jt, *op;
-	int ret = ulp_saved_parse(t, p, &j);
+	int ret = ulp_saved_parse(t, p, false, &j);
 
 	if (ret < 0)
 		return ret;

@@ -9,6 +9,8 @@
 #ifndef ULP_RECOVERY_H
 #define ULP_RECOVERY_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 
 struct ulp_target;
@@ -40,6 +42,14 @@ void ulp_recovery_step(struct ulp_target *t, struct ulp_process *p, const char *
  * (-ENOENT) or another ulpd's (-EBUSY): read without attaching.
  */
 int ulp_recovery_peek(struct ulp_target *t, struct ulp_symbols *syms);
+
+/*
+ * Could this ulpd take process pid over from the running ulpd of its
+ * socket once that one stops (a package upgrade)?  Read without attaching.
+ * 0: yes; 1: nothing to take over (no runtime, or another socket's ulpd);
+ * else why not (another runtime ABI, a saved state it cannot read or none).
+ */
+int ulp_recovery_adoptable(pid_t pid);
 
 /*
  * Rebuild t's patches, transition and operation from the copy saved in the

@@ -192,6 +192,24 @@ for f in pre-unpatch pre-unpatch:2 begin poke:1 started unpatched-entries poke:2
 	post-unpatch:2 unload; do
 	one_crash revert "$f"
 done
+step "ulpd --can-adopt: a new ulpd says whether it can take over (package upgrades)"
+ulpd_with_fault ""
+start_target u klp_target
+upid=$(target_pid u)
+ulpctl_ok apply "$DEMO" -p "$upid"
+run_cmd_out=$("$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" --can-adopt 2>&1) ||
+	fail "--can-adopt refused a process it can take over: $run_cmd_out"
+assert_contains "$run_cmd_out" \
+	"1 process(es) patched by the ulpd of $SOCK: this ulpd can take over every one" "--can-adopt"
+pid_alive "$ULPD_PID" || fail "--can-adopt disturbed the running ulpd"
+ulpctl_ok status -p "$upid"
+assert_contains "$OUT" "patch 'klp_callbacks_demo': enabled=1" "status after --can-adopt"
+ulpctl_ok revert klp_callbacks_demo -p "$upid"
+stop_target u
+kill_pid "$ULPD_PID" TERM
+untrack_pid "$ULPD_PID"
+ULPD_PID=
+
 step "a state too large to save is said once, and the work goes on"
 mkdir -p "$TMP/state"
 ULPD_SAVE_MAX=100 "$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" \
@@ -203,9 +221,18 @@ start_target s klp_target
 spid=$(target_pid s)
 ulpctl_ok apply "$DEMO" -p "$spid"
 expect_reply s "call main" "main=main:patched"
+# nothing saved: a new ulpd could not take it over, and says so
+if run_cmd_out=$("$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" --can-adopt 2>&1); then
+	fail "--can-adopt accepted a process without a saved state: $run_cmd_out"
+fi
+assert_contains "$run_cmd_out" \
+	"process $spid: cannot be taken over: process $spid has ulp's runtime but no saved state" \
+	"--can-adopt"
+assert_contains "$run_cmd_out" "not all can be taken over by this ulpd" "--can-adopt"
 ulpctl_ok revert klp_callbacks_demo -p "$spid"
 expect_reply s "call main" "main=main:orig"
-n=$(grep -c "cannot save ulpd's state in process $spid, a ulpd restarted after a crash would not adopt it: ulpd's state of process $spid is too large to save" "$TMP/ulpd-small.log" || true)
+n=$(grep -c "cannot save ulpd's state in process $spid, a ulpd restarted after a crash would not adopt it: ulpd's state of process $spid is too large to save" \
+	"$TMP/ulpd-small.log" || true)
 [ "$n" -eq 1 ] || fail "the failed save was said $n times (once expected): $(cat "$TMP/ulpd-small.log")"
 stop_target s
 kill_pid "$ULPD_PID" TERM
