@@ -45,6 +45,18 @@ void ulp_error_clear(void)
 	ulp_error_buf[0] = '\0';
 }
 
+void ulp_error_stash(struct ulp_error_stash *s)
+{
+	_Static_assert(sizeof(s->msg) == sizeof(ulp_error_buf), "a whole message");
+	memcpy(s->msg, ulp_error_buf, sizeof(s->msg));
+	ulp_error_buf[0] = '\0';
+}
+
+void ulp_error_unstash(const struct ulp_error_stash *s)
+{
+	memcpy(ulp_error_buf, s->msg, sizeof(ulp_error_buf));
+}
+
 void ulp_trace(const char *fmt, ...)
 {
 	static int on = -1;

@@ -18,6 +18,17 @@ const char *ulp_last_error(void);
 void ulp_error_clear(void);
 
 /*
+ * Best-effort work that must not change the message of an error being
+ * returned past it: ulp_error_stash() takes the message out (and clears
+ * it), ulp_error_unstash() puts it back in place of whatever the work left.
+ */
+struct ulp_error_stash {
+	char msg[1024];
+};
+void ulp_error_stash(struct ulp_error_stash *s);
+void ulp_error_unstash(const struct ulp_error_stash *s);
+
+/*
  * With ULP_TRACE=1 in the environment: a timestamped line on stderr, to see
  * where an operation spends its time.  Otherwise nothing.
  */

@@ -53,11 +53,11 @@ static void ulp_trap_guard(struct ulp_target *t, struct ulp_process *p,
 {
 	uint64_t fn, r, arg = on;
 	uint32_t nr = n > ULP_RT_TRAP_SITES ? ULP_RT_TRAP_SITES : (uint32_t)n;
-	char pending[512];
+	struct ulp_error_stash pending;
 	int ret;
 
 	/* an error being returned past this must keep its message */
-	snprintf(pending, sizeof(pending), "%s", ulp_last_error());
+	ulp_error_stash(&pending);
 	ret = ulp_mem_read_u64(p, t->rt_info + offsetof(struct ulp_rt_info, fn_trap_guard), &fn);
 
 	for (uint32_t i = 0; on && ret == 0 && i < nr; i++) {
@@ -72,9 +72,7 @@ static void ulp_trap_guard(struct ulp_target *t, struct ulp_process *p,
 				    &nr, sizeof(nr));
 	if (ret == 0 && fn)
 		ulp_runtime_call(t, p, fn, &arg, 1, &r);
-	ulp_error_clear();
-	if (pending[0])
-		ulp_errorf(-EIO, "%s", pending);
+	ulp_error_unstash(&pending);
 }
 
 int ulp_trap_sites_repair(struct ulp_target *t, struct ulp_process *p)

@@ -262,12 +262,12 @@ static size_t ulp_saved_max(void)
 
 int ulp_recovery_save(struct ulp_target *t, struct ulp_process *p)
 {
-	char pending[512], msg[768];
+	struct ulp_error_stash pending;
+	char msg[1280];
 	int ret;
 
 	/* best effort, and never in the way of an error being returned */
-	snprintf(pending, sizeof(pending), "%s", ulp_last_error());
-	ulp_error_clear();
+	ulp_error_stash(&pending);
 	ret = ulp_recovery_write(t, p);
 	/* said once, not at every step: a ulpd restarted now would not adopt it */
 	if (ret < 0 && !t->save_failed && ulp_target_warning_hook) {
@@ -278,9 +278,7 @@ int ulp_recovery_save(struct ulp_target *t, struct ulp_process *p)
 		ulp_target_warning_hook(t, msg);
 	}
 	t->save_failed = ret < 0;
-	ulp_error_clear();
-	if (pending[0])
-		ulp_errorf(-EIO, "%s", pending);
+	ulp_error_unstash(&pending);
 	return ret;
 }
 
