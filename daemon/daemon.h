@@ -4,6 +4,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct ulp_target;
@@ -57,8 +58,11 @@ struct json_object *ulpd_reply_error(int err, const char *fallback);
 int ulpd_target_get(pid_t pid, struct ulp_target **out);
 /* The same in a forked worker (fleet.c): nothing of the parent's bookkeeping. */
 int ulpd_target_for_worker(pid_t pid, struct ulp_target **out);
-/* Forget what ulpd knew of pid and take it over again from its saved state. */
-void ulpd_target_readopt(pid_t pid);
+/*
+ * Forget what ulpd knew of pid and take it over again from its saved state
+ * (rt_info, r_debug: where a worker that left it at rest found those; 0).
+ */
+void ulpd_target_readopt(pid_t pid, uint64_t rt_info, uint64_t r_debug);
 /* Take over every process an earlier ulpd patched (their saved state). */
 void ulpd_adopt_all(void);
 /*

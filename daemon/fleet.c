@@ -35,6 +35,7 @@ struct ulpd_fleet_entry {
 	pid_t pid;
 	char result[16]; /* patched, reverted, pending, already, skipped, failed */
 	char error[512];
+	uint64_t rt_info, r_debug; /* the worker's t->rt_info and t->r_debug */
 };
 
 /* Does pid run the executable exe (st: its stat, id: its build-id or NULL)? */
@@ -94,6 +95,11 @@ static void ulpd_fleet_worker(struct ulpd_fleet_entry *e, size_t n, size_t first
 			res = op->apply ? "patched" : "reverted";
 		json_object_object_add(j, "i", json_object_new_int64((int64_t)i));
 		json_object_object_add(j, "result", json_object_new_string(res));
+		/* where ulpd finds what it takes over without attaching again */
+		if (ret >= 0 && t->rt_info) {
+			json_object_object_add(j, "rt_info", json_object_new_uint64(t->rt_info));
+			json_object_object_add(j, "r_debug", json_object_new_uint64(t->r_debug));
+		}
 		if (ret < 0)
 			json_object_object_add(j, "error",
 					       json_object_new_string(ulp_last_error()));
@@ -122,6 +128,10 @@ static void ulpd_fleet_read(FILE *f, struct ulpd_fleet_entry *e, size_t n)
 			if (json_object_object_get_ex(j, "error", &v))
 				snprintf(e[i].error, sizeof(e[i].error), "%s",
 					 json_object_get_string(v));
+			if (json_object_object_get_ex(j, "rt_info", &v))
+				e[i].rt_info = json_object_get_uint64(v);
+			if (json_object_object_get_ex(j, "r_debug", &v))
+				e[i].r_debug = json_object_get_uint64(v);
 		}
 		json_object_put(j);
 	}
@@ -270,7 +280,7 @@ struct json_object *ulpd_fleet(const char *exe, const struct ucred *peer,
 		/* what a worker changed is in the process: ulpd takes it over */
 		if (!strcmp(e[i].result, "patched") || !strcmp(e[i].result, "reverted") ||
 		    !strcmp(e[i].result, "pending"))
-			ulpd_target_readopt(e[i].pid);
+			ulpd_target_readopt(e[i].pid, e[i].rt_info, e[i].r_debug);
 		if (!strcmp(e[i].result, "failed"))
 			failed++;
 		else if (!strcmp(e[i].result, "skipped"))

@@ -256,7 +256,7 @@ int ulpd_target_for_worker(pid_t pid, struct ulp_target **out)
 	return ulpd_target_make(pid, out);
 }
 
-void ulpd_target_readopt(pid_t pid)
+void ulpd_target_readopt(pid_t pid, uint64_t rt_info, uint64_t r_debug)
 {
 	struct ulp_target *t = ulpd_target_lookup(pid);
 
@@ -267,7 +267,12 @@ void ulpd_target_readopt(pid_t pid)
 		ulpd_waiters_forget_target(t);
 		ulp_target_free(t);
 	}
-	if (ulpd_target_make(pid, &t) == 0 && ulpd_target_add(t) < 0)
+	if (ulp_target_adopt_at_rest(pid, rt_info, r_debug, &t) < 0) {
+		ulp_error_clear();
+		return;
+	}
+	ulpd_schedule(t);
+	if (ulpd_target_add(t) < 0)
 		ulp_target_free(t);
 	ulp_error_clear();
 }

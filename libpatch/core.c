@@ -1069,6 +1069,36 @@ int ulp_target_adopt(pid_t pid, struct ulp_target **out)
 	return 0;
 }
 
+int ulp_target_adopt_at_rest(pid_t pid, uint64_t rt_info, uint64_t r_debug, struct ulp_target **out)
+{
+	/* plain reads and runtime calls through the worker's channel: no ptrace */
+	struct ulp_process peek = { .pid = pid, .mem_fd = -1 };
+	struct ulp_target *t;
+	int ret = rt_info ? ulp_target_new(pid, &t) : -EINVAL;
+
+	if (ret < 0)
+		return ulp_target_adopt(pid, out);
+	t->adopting = true;
+	ret = ulp_runtime_find_at(t, &peek, rt_info);
+	if (ret == 0)
+		ret = ulp_recovery_load(t, &peek);
+	/* something to finish, or a child without its worker: attached, in full */
+	if (ret == 0 && (t->transition || t->applying || t->op.step[0] || !t->worker_tid))
+		ret = -EAGAIN;
+	if (ret == 0 && t->nr_patches) {
+		t->r_debug = r_debug;
+		ret = ulp_dlhook_reopen(t, &peek);
+	}
+	if (ret < 0) {
+		ulp_target_free(t);
+		ulp_error_clear();
+		return ulp_target_adopt(pid, out);
+	}
+	t->adopting = false;
+	*out = t;
+	return 0;
+}
+
 int ulp_target_write_code(struct ulp_target *t, uint64_t addr, const uint8_t *bytes, size_t len)
 {
 	struct ulp_poke k = { .addr = addr, .len = len, .emulate_to = addr };

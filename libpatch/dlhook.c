@@ -62,7 +62,13 @@ static int ulp_dlhook_channel(struct ulp_target *t, struct ulp_process *p, uint6
 	if (ret < 0)
 		return ret;
 	t->hook_fd = fd;
+	t->r_debug = r_debug;
 	return 0;
+}
+
+int ulp_dlhook_reopen(struct ulp_target *t, struct ulp_process *p)
+{
+	return t->hook_fd >= 0 || !t->r_debug ? 0 : ulp_dlhook_channel(t, p, t->r_debug);
 }
 
 int ulp_dlhook_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)

@@ -24,6 +24,11 @@ int ulp_dlhook_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_sy
 
 /* Tell the runtime which object names the applied patches are for. */
 int ulp_dlhook_watch(struct ulp_target *t, struct ulp_process *p);
+/*
+ * A channel of this ulpd to a hook an earlier ulpd (or a worker) installed
+ * at t->r_debug: runtime calls only, no symbols, nothing written.
+ */
+int ulp_dlhook_reopen(struct ulp_target *t, struct ulp_process *p);
 
 /*
  * Serve what the hook sent on t->hook_fd (ulpd calls this when it is

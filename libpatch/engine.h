@@ -117,6 +117,7 @@ struct ulp_target {
 	uint64_t fn_worker_start; /* ulp_rt_worker_start() in the target */
 	bool no_sync_core; /* its kernel cannot serialise CPUs: code changes stop all */
 	int hook_fd; /* ulpd's end of the loader hook's channel (dlhook.h), -1 if none */
+	uint64_t r_debug; /* the loader's _r_debug, once the hook is installed */
 	/* the worker's channel (rt_abi.h): ulpd's copy, -1 until taken; the target's fd */
 	int worker_fd;
 	int32_t worker_tfd;
@@ -271,6 +272,16 @@ void ulp_target_remove_patch_keep(struct ulp_target *t, struct ulp_applied_patch
  * finished.  -ENOENT if no runtime or saved state is there.
  */
 int ulp_target_adopt(pid_t pid, struct ulp_target **out);
+
+/*
+ * A process a forked worker of this ulpd has just left at rest (its
+ * operation over, no transition): taken over from its saved state without
+ * attaching, since nothing in it needs finishing or repair.  rt_info and
+ * r_debug are the worker's t->rt_info and t->r_debug; the loader hook
+ * gets a channel of this ulpd.  Anything else takes ulp_target_adopt().
+ */
+int ulp_target_adopt_at_rest(pid_t pid, uint64_t rt_info, uint64_t r_debug,
+			     struct ulp_target **out);
 
 /*
  * Write code of the process while its threads run (the int3 protocol of

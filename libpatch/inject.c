@@ -105,6 +105,11 @@ int ulp_runtime_info_addr(struct ulp_symbols *syms, uint64_t *addr)
 	return ret;
 }
 
+int ulp_runtime_find_at(struct ulp_target *t, struct ulp_process *p, uint64_t addr)
+{
+	return ulp_runtime_read_info(t, p, addr);
+}
+
 /* The runtime already there (loaded by an earlier ulpd)? */
 int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
 {
@@ -426,9 +431,16 @@ static void ulp_loader_release(struct ulp_process *p, struct ulp_symbols *syms,
 	ulp_remote_end(r);
 }
 
-/* Did the loader thread's dlopen() fail?  Its message, left in its page, in msg. */
-static bool ulp_loader_failed(struct ulp_process *p, const struct ulp_loader *ld, char *msg,
-			      size_t size)
+enum ulp_loader_state { ULP_LOADER_LOADING, ULP_LOADER_DONE, ULP_LOADER_FAILED };
+
+/*
+ * Where the loader thread is: its page still there (loading), gone or
+ * taken by something else (dlopen() returned, the runtime is mapped whole),
+ * or marked failed with dlerror()'s message, copied to msg.  One read of
+ * the target's memory: cheaper than its maps, polled every millisecond.
+ */
+static enum ulp_loader_state ulp_loader_state(struct ulp_process *p, const struct ulp_loader *ld,
+					      char *msg, size_t size)
 {
 	struct {
 		uint64_t nonce;
@@ -438,14 +450,18 @@ static bool ulp_loader_failed(struct ulp_process *p, const struct ulp_loader *ld
 	_Static_assert(offsetof(struct ulp_loader_page, failed) ==
 			       offsetof(struct ulp_loader_page, nonce) + 8,
 		       "nonce, then failed");
-	if (ulp_mem_read(p, ld->page + offsetof(struct ulp_loader_page, nonce), &mark, 12) < 0)
-		ulp_error_clear(); /* unmapped: loaded */
-	if (!mark.failed || mark.nonce != ld->nonce)
-		return false;
+	if (ulp_mem_read(p, ld->page + offsetof(struct ulp_loader_page, nonce), &mark, 12) < 0) {
+		ulp_error_clear();
+		return ULP_LOADER_DONE; /* unmapped */
+	}
+	if (mark.nonce != ld->nonce)
+		return ULP_LOADER_DONE;
+	if (!mark.failed)
+		return ULP_LOADER_LOADING;
 	if (ulp_mem_read_string(p, ld->page + offsetof(struct ulp_loader_page, path), msg, size) <
 	    0)
 		snprintf(msg, size, "(no message)");
-	return true;
+	return ULP_LOADER_FAILED;
 }
 
 static void ulp_sleep_ms(int ms)
@@ -460,6 +476,7 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	struct ulp_libc_funcs f = { 0 };
 	struct ulp_thread *h = NULL;
 	struct ulp_loader ld = { 0, 0, -1 };
+	uint64_t info_addr = 0;
 	char msg[512];
 	int ret, waited;
 
@@ -493,37 +510,40 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 	if (ret < 0)
 		return ulp_error_prefix(ret, "cannot inject the ulp runtime into process %d",
 					p->pid);
-	for (waited = 0; waited < ULP_INJECT_READY_TIMEOUT_MS; waited++) {
-		struct ulp_symbols *fresh;
+	for (waited = 0; waited < ULP_INJECT_READY_TIMEOUT_MS && !t->rt_info; waited++) {
+		enum ulp_loader_state state;
 
 		ulp_process_poll(p, 0);
 		if (p->exited)
 			return ulp_errorf(-ESRCH, "process %d exited while the runtime was loading",
 					  p->pid);
 		ulp_sleep_ms(1);
-		if (ulp_loader_failed(p, &ld, msg, sizeof(msg))) {
+		state = ulp_loader_state(p, &ld, msg, sizeof(msg));
+		if (state == ULP_LOADER_FAILED) {
 			ulp_loader_release(p, *syms, &f, &ld);
 			ulp_error_clear();
 			return ulp_errorf(-ENOEXEC, "process %d cannot load the ulp runtime %s: %s",
 					  p->pid, ulp_rt_path, msg);
 		}
-		/* symbols (dearer) only once the runtime is mapped */
-		if (!ulp_proc_maps_has(p->pid, ULP_RT_MAPPED) ||
-		    ulp_symbols_open(p->pid, &fresh) < 0)
+		if (state == ULP_LOADER_LOADING)
 			continue;
-		ulp_trace("inject: symbols reread");
-		ret = ulp_runtime_find(t, p, fresh);
-		if (ret == 0) {
+		/* loaded: its symbols once, then only its header until the worker is up */
+		if (!info_addr) {
+			struct ulp_symbols *fresh = NULL;
+
+			if (ulp_symbols_open(p->pid, &fresh) < 0 ||
+			    ulp_runtime_info_addr(fresh, &info_addr) < 0) {
+				ulp_symbols_close(fresh);
+				info_addr = 0;
+				ulp_error_clear();
+				continue;
+			}
+			ulp_trace("inject: symbols reread");
 			ulp_symbols_close(*syms);
 			*syms = fresh;
-			break;
 		}
-		ulp_symbols_close(fresh);
-		/*
-		 * Our own runtime: a mismatch means it was read half mapped
-		 * (symbols taken between the loader's mmaps): read again.
-		 */
-		if (ret != -ENOENT && ret != -EAGAIN && ret != -EPROTO)
+		ret = ulp_runtime_read_info(t, p, info_addr);
+		if (ret < 0 && ret != -EAGAIN)
 			return ret;
 		ulp_error_clear();
 	}

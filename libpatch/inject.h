@@ -32,6 +32,8 @@ int ulp_runtime_ensure(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 int ulp_runtime_info_addr(struct ulp_symbols *syms, uint64_t *addr);
 /* The runtime an earlier ulpd loaded: t->rt_info & co. filled, or -ENOENT. */
 int ulp_runtime_find(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms);
+/* The same, its ulp_rt_info known to be at addr. */
+int ulp_runtime_find_at(struct ulp_target *t, struct ulp_process *p, uint64_t addr);
 /*
  * A forked child's runtime has no worker: start it on one of its threads
  * (borrowed, as for the injection).  0 if there is one.

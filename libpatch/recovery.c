@@ -53,6 +53,19 @@ static pid_t ulp_self(void)
 {
 	return ulp_owner_pid ? ulp_owner_pid : getpid();
 }
+
+/* ulp_self()'s start time, read once per owner (saved at every step). */
+static unsigned long long ulp_owner_start(void)
+{
+	static pid_t pid;
+	static unsigned long long start;
+
+	if (pid != ulp_self()) {
+		pid = ulp_self();
+		start = ulp_proc_start_time(pid);
+	}
+	return start;
+}
 /* the newest event-log lines kept with the state */
 #define ULP_SAVED_LOG_LINES 256
 
@@ -198,7 +211,7 @@ static struct json_object *ulp_target_json(const struct ulp_target *t)
 	jadd_u64(j, "v", ULP_SAVED_VERSION);
 	/* which ulpd: a live one keeps its processes (recovery.h) */
 	jadd_u64(j, "owner_pid", (uint64_t)ulp_self());
-	jadd_u64(j, "owner_start", ulp_proc_start_time(ulp_self()));
+	jadd_u64(j, "owner_start", ulp_owner_start());
 	json_object_object_add(j, "owner", json_object_new_string(ulp_owner));
 	jadd_u64(j, "log_seen", t->rt_log_seen);
 	jadd_u64(j, "nr_tls_refs", t->nr_tls_refs);

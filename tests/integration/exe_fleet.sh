@@ -3,7 +3,8 @@
 # of that executable (the same file, or the same build-id once the file was
 # replaced), in parallel, and reports each: patched / reverted / already /
 # skipped (another build) / failed; --json; processes of other programs are
-# left alone.  ulpd then knows every process it patched (status).
+# left alone.  ulpd then knows every process it patched (status), and an
+# object such a process loads later is patched as it loads.
 . "$(dirname "$0")/lib.sh"
 
 need_file "$PATCHES/patch_compute.so"
@@ -79,6 +80,26 @@ step "revert --exe"
 ulpctl_ok revert compute_fix --exe "$TMP/bin/server"
 assert_contains "$OUT" "process $(target_pid d): reverted" "revert --exe output"
 expect_reply d "call 5" "compute(5)=6"
+step "an object loaded after apply --exe is patched as it loads"
+# ulpd took the processes over from its workers: the loader hook talks to it
+need_file "$PATCHES/patch_klp_livepatch.so"
+cp "$TARGETS/klp_target" "$TMP/bin/klp"
+TARGETS=$TMP/bin
+start_target k klp
+TARGETS=$TARGETS_SAVED
+expect_reply k "call mod" "mod=not loaded"
+ulpctl_ok apply "$PATCHES/patch_klp_livepatch.so" --exe "$TMP/bin/klp"
+assert_contains "$OUT" "process $(target_pid k): patched" "apply --exe output"
+expect_reply k "call main" "main=main:livepatched"
+expect_reply k "load mod" "load mod=ok"
+expect_reply k "call mod" "mod=mod:livepatched"
+ulpctl_ok status -p "$(target_pid k)"
+assert_contains "$OUT" "object 'libklp_mod.so': patched=1" "status after the load"
+ulpctl_ok revert klp_livepatch --exe "$TMP/bin/klp"
+expect_reply k "call mod" "mod=mod:orig"
+expect_reply k "call main" "main=main:orig"
+stop_target k
+
 run_ulpctl apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" -p "$(target_pid d)"
 assert_eq "$RC" 2 "exit status of apply with both -p and --exe (bad usage)"
 assert_contains "$ERR" "exclude each other" "apply with both -p and --exe"
