@@ -831,9 +831,13 @@ static int ambiguous(const char *name, const char *object, const struct candidat
  * successful lookups; process-wide, never freed (a few entries per patch).
  */
 struct sym_cache_entry {
-	char *key; /* "BUILDID\0NAME\0SYMPOS" flattened to one string */
+	char *key; /* "BUILDID/NAME/SYMPOS", or "BUILDID@OFFSET" for ulp_symbols_name_at() */
 	struct ulp_symbol sym; /* addr relative to the bias */
+	char *name; /* ulp_symbols_name_at(): the name (NULL: none there) */
 };
+
+/* ulp_symbols_name_at() adds entries up to this many (a long-lived ulpd) */
+#define SYM_CACHE_NAMES_MAX 4096
 
 static struct sym_cache_entry *sym_cache;
 static size_t sym_cache_nr, sym_cache_cap;
@@ -871,6 +875,7 @@ static void sym_cache_add(char *key, const struct ulp_symbol *sym, uint64_t bias
 	sym_cache[sym_cache_nr].key = key;
 	sym_cache[sym_cache_nr].sym = *sym;
 	sym_cache[sym_cache_nr].sym.addr -= bias;
+	sym_cache[sym_cache_nr].name = NULL;
 	sym_cache_nr++;
 }
 
@@ -956,25 +961,54 @@ out:
 const char *ulp_symbols_name_at(struct ulp_symbols *syms, uint64_t addr, uint64_t *start)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(syms->dwfl, addr);
+	struct sym_object *obj = NULL;
+	struct ulp_symbol sym = { 0 };
+	const struct sym_cache_entry *hit = NULL;
 	const char *name;
+	char *key = NULL;
 	GElf_Off offset;
-	GElf_Sym sym;
+	GElf_Sym esym;
 
 	if (!mod)
 		return NULL;
 	/* Only from objects whose symbols can be trusted (see collect_module()). */
-	for (size_t i = 0;; i++) {
-		if (i == syms->nr)
-			return NULL;
-		if (syms->objs[i].mod == mod) {
-			if (syms->objs[i].unusable)
-				return NULL;
-			break;
-		}
+	for (size_t i = 0; i < syms->nr && !obj; i++)
+		if (syms->objs[i].mod == mod)
+			obj = &syms->objs[i];
+	if (!obj || obj->unusable)
+		return NULL;
+	/* the same return addresses in every process of a program: asked once each */
+	if (obj->map.build_id &&
+	    asprintf(&key, "%s@%" PRIx64, obj->map.build_id, addr - obj->map.bias) < 0)
+		key = NULL;
+	for (size_t i = 0; key && i < sym_cache_nr && !hit; i++)
+		if (!strcmp(sym_cache[i].key, key))
+			hit = &sym_cache[i];
+	if (hit) {
+		free(key);
+		if (hit->name && start)
+			*start = hit->sym.addr + obj->map.bias;
+		return hit->name;
 	}
-	name = dwfl_module_addrinfo(mod, addr, &offset, &sym, NULL, NULL, NULL);
+	name = dwfl_module_addrinfo(mod, addr, &offset, &esym, NULL, NULL, NULL);
 	if (name && start)
 		*start = addr - offset;
+	if (key && sym_cache_nr >= SYM_CACHE_NAMES_MAX) {
+		free(key);
+		key = NULL;
+	}
+	if (key) {
+		size_t n = sym_cache_nr;
+
+		sym.addr = addr - offset;
+		sym_cache_add(key, &sym, obj->map.bias);
+		/* kept for the life of ulpd: the Dwfl's string goes with syms */
+		if (sym_cache_nr > n && name) {
+			sym_cache[n].name = strdup(name);
+			if (sym_cache[n].name)
+				name = sym_cache[n].name;
+		}
+	}
 	return name;
 }
 
