@@ -7,6 +7,7 @@
  * and ulpd calls ulp_transition_work() again later, attaching only for each
  * attempt, so between attempts the process runs untraced.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -938,6 +939,33 @@ static bool ulp_mapped_at(pid_t pid, uint64_t bias)
 }
 
 /*
+ * An apply cut short in the patch's dlopen() (step "loading"): the saved
+ * view has no handle, but the patch may be loaded, under its memfd's
+ * /proc/self/fd/N name.  dlopen(RTLD_NOLOAD) finds it without loading it
+ * (its extra reference dropped at once), so the cancel unloads it.
+ */
+static void ulp_adopt_find_loading(struct ulp_session *s, struct ulp_symbols *syms)
+{
+	struct ulp_applied_patch *ap = s->t->applying;
+	uint64_t scratch = s->t->rt_info + offsetof(struct ulp_rt_info, scratch);
+	struct ulp_symbol dlopen_sym, dlclose_sym;
+	uint64_t args[2] = { scratch, RTLD_LAZY | RTLD_NOLOAD }, handle = 0, r;
+	char path[64];
+
+	if (!ap || ap->handle || ap->memfd < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ap->memfd);
+	if (ulp_symbols_resolve(syms, "libc.so.6", "dlopen", 0, &dlopen_sym) == 0 &&
+	    ulp_symbols_resolve(syms, "libc.so.6", "dlclose", 0, &dlclose_sym) == 0 &&
+	    ulp_mem_write(s->p, scratch, path, strlen(path) + 1) == 0 &&
+	    ulp_runtime_call(s->t, s->p, dlopen_sym.addr, args, 2, &handle) == 0 && handle &&
+	    ulp_runtime_call(s->t, s->p, dlclose_sym.addr, &handle, 1, &r) == 0 &&
+	    ulp_mem_read_u64(s->p, handle, &ap->bias) == 0)
+		ap->handle = handle;
+	ulp_error_clear();
+}
+
+/*
  * What a ulpd that died was in the middle of: an apply before its
  * transition began is undone (as a cancelled one); the end of a transition
  * is finished; a revert whose pre_unpatch callbacks ran goes on.  A
@@ -1018,6 +1046,8 @@ int ulp_target_adopt(pid_t pid, struct ulp_target **out)
 		s.p->own_tid = t->worker_tid;
 	if (ret == 0)
 		ret = ulp_recovery_load(t, s.p);
+	if (ret == 0)
+		ulp_adopt_find_loading(&s, syms);
 	if (ret == 0)
 		t->adopting = false;
 	/* int3s of a change cut short where the jump's rest is written (the loader hook's) */

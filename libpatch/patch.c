@@ -21,6 +21,7 @@
 #include "inject.h"
 #include "memfd.h"
 #include "memory.h"
+#include "recovery.h"
 #include "placement.h"
 #include "poke.h"
 #include "process.h"
@@ -517,6 +518,8 @@ int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p, struct ulp
 	if (ret < 0)
 		return ret;
 	ap->memfd = memfd;
+	/* a ulpd that dies in dlopen() leaves its successor the memfd to find it by */
+	ulp_recovery_step(t, p, "apply", ap->info->name, "loading");
 	snprintf(load_path, sizeof(load_path), "/proc/self/fd/%d", memfd);
 	path_len = strlen(load_path) + 1;
 	ret = ulp_mem_write(p, scratch, load_path, path_len);
@@ -536,6 +539,8 @@ int ulp_load_into_target(struct ulp_target *t, struct ulp_process *p, struct ulp
 	}
 	if (ret == 0)
 		ret = ulp_runtime_call(t, p, fn, args, nr_args, &handle);
+	if (ret == 0 && handle)
+		ulp_fault_point("loaded");
 	if (ret == 0 && !handle) {
 		ulp_mem_read_string(p, scratch, err, sizeof(err));
 		ret = ulp_errorf(-ENOEXEC, "process %d cannot load patch %s: %s", p->pid, path,

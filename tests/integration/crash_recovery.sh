@@ -126,6 +126,9 @@ one_crash()
 	snapshot_target c reverted klp_main_func
 	assert_same_code c orig reverted
 	assert_no_patches "$pid"
+	# nothing of the patch left loaded (a crash in its dlopen() included)
+	! grep -q "memfd:${DEMO##*/}" "/proc/$pid/maps" ||
+		fail "the patch is still mapped after '$fault': $(grep memfd: "/proc/$pid/maps")"
 	kill_pid "$ULPD_PID" TERM
 	untrack_pid "$ULPD_PID"
 	ULPD_PID=
@@ -184,7 +187,7 @@ for f in "" inject-borrowed remote-frame remote-call:1 remote-syscall:1 remote-s
 	inject-loading; do
 	one_injection_crash "$f"
 done
-for f in load slots pre-patch begin poke:1 poke:2 started patched-entries poke:3 post-patch:1 \
+for f in loading loaded load slots pre-patch begin poke:1 poke:2 started patched-entries poke:3 post-patch:1 \
 	post-patch:2; do
 	one_crash apply "$f"
 done
