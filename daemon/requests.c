@@ -268,6 +268,9 @@ void ulpd_target_readopt(pid_t pid, uint64_t rt_info, uint64_t r_debug)
 		ulp_target_free(t);
 	}
 	if (ulp_target_adopt_at_rest(pid, rt_info, r_debug, &t) < 0) {
+		/* its patches stay, out of reach until a request names it again */
+		ulpd_log(LOG_WARNING, "adopt-failed", pid, NULL, "process %d: %s", pid,
+			 ulp_last_error());
 		ulp_error_clear();
 		return;
 	}

@@ -150,6 +150,7 @@ static bool ulp_frame_unsafe(struct ulp_symbols *syms, uint64_t ip)
 		"__libc_memalign",
 		"mmap_chunk",
 		"unlink_chunk",
+		"__restore_rt", /* a signal handler's frame: maybe on a small sigaltstack */
 	};
 	const struct ulp_object_map *obj = ulp_symbols_object_at(syms, ip);
 	const char *name;
@@ -212,7 +213,7 @@ static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *sym
 				continue;
 			for (size_t f = 0; f < n && safe; f++)
 				safe = !ulp_frame_unsafe(syms, f ? ips[f] - 1 : ips[f]);
-			if (safe)
+			if (safe && ulp_remote_can_borrow(p, th))
 				chosen = th->tid;
 		}
 		for (size_t i = 0; i < p->nr_threads; i++)
@@ -352,6 +353,7 @@ static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
 	if (rc == 0)
 		rc = ulp_remote_begin(p, h, &stub, &r);
 	if (rc < 0) {
+		ulp_thread_resume(p, h);
 		free(page);
 		return rc;
 	}

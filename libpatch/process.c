@@ -398,6 +398,9 @@ static bool ulp_process_handle_status(struct ulp_process *p, pid_t tid, int stat
 		}
 	} else if (event == PTRACE_EVENT_EXEC) {
 		p->execed = true;
+	} else if (event == 0 && WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+		/* a syscall-stop of a thread a remote call let go (remote_call.c): nothing to
+		 * deliver */
 	} else if (event == 0) {
 		/* signal-delivery-stop: the signal belongs to the target, unless
 		 * it is the trap of one of our int3s */

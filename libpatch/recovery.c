@@ -623,23 +623,23 @@ int ulp_recovery_peek(struct ulp_target *t, struct ulp_symbols *syms)
 	return ret;
 }
 
+static int ulp_recovery_load_from(struct ulp_target *t, struct ulp_process *p, bool running_ok);
+
 int ulp_recovery_adoptable(pid_t pid)
 {
 	struct ulp_process peek = { .pid = pid, .mem_fd = -1 };
 	struct ulp_symbols *syms = NULL;
 	struct ulp_target *t = NULL;
-	struct json_object *j;
 	uint32_t hdr[2];
 	int ret = ulp_symbols_open(pid, &syms);
 
 	if (ret == 0)
 		ret = ulp_target_new(pid, &t);
-	if (ret == 0)
-		ret = ulp_runtime_info_addr(syms, &t->rt_info);
-	if (ret == -ENOENT) {
-		ulp_error_clear();
+	if (ret == 0 && !ulp_proc_maps_has(pid, ULP_RT_MAPPED))
 		ret = 1; /* no runtime: never patched */
-	}
+	else if (ret == 0 && ulp_runtime_info_addr(syms, &t->rt_info) < 0)
+		ret = ulp_errorf(-EPROTO, "process %d has a ulp runtime without %s", pid,
+				 ULP_RT_INFO_SYMBOL);
 	_Static_assert(offsetof(struct ulp_rt_info, abi) == sizeof(uint32_t),
 		       "magic, then abi, as every runtime has them");
 	if (ret == 0)
@@ -650,12 +650,11 @@ int ulp_recovery_adoptable(pid_t pid)
 			"process %d has the runtime of another ulp version (ABI %u, this ulpd's %u)",
 			pid, hdr[1], ULP_RT_ABI);
 	if (ret == 0) {
-		ret = ulp_saved_parse(t, &peek, true, &j);
-		if (ret == 0)
-			json_object_put(j);
-		else if (ret == -EBUSY)
+		/* rebuilt as a takeover would, patch files included, but only read */
+		ret = ulp_recovery_load_from(t, &peek, true);
+		if (ret == -EBUSY)
 			ret = 1; /* another socket's ulpd's */
-		else if (ret == -ENOENT)
+		else if (ret == -ENOENT && !ulp_last_error()[0])
 			ret = ulp_errorf(
 				-ENOENT,
 				"process %d has ulp's runtime but no saved state (its patches would be lost)",
@@ -669,8 +668,13 @@ int ulp_recovery_adoptable(pid_t pid)
 
 int ulp_recovery_load(struct ulp_target *t, struct ulp_process *p)
 {
+	return ulp_recovery_load_from(t, p, false);
+}
+
+static int ulp_recovery_load_from(struct ulp_target *t, struct ulp_process *p, bool running_ok)
+{
 	struct json_object *j, *patches, *log, *pages, *jt, *op;
-	int ret = ulp_saved_parse(t, p, false, &j);
+	int ret = ulp_saved_parse(t, p, running_ok, &j);
 
 	if (ret < 0)
 		return ret;

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "memory.h"
+#include "procfs.h"
 #include "recovery.h"
 
 /* Large enough for AVX-512 and AMX state; the kernel tells the real size. */
@@ -35,9 +36,14 @@ struct ulp_remote {
 	pid_t tid;
 	struct ulp_call_stub stub;
 	struct user_regs_struct call_regs; /* each call starts from these */
-	uint64_t scratch;
+	struct user_regs_struct own_regs; /* the thread's, its syscall made again */
+	struct iovec xstate; /* its extended state */
+	uint64_t scratch, frame_at;
+	long restart_err; /* the ERESTART* its syscall was interrupted with, else 0 */
 	bool borrowed; /* its registers lead into the stub */
 	bool abandoned; /* a call timed out and finishes on its own */
+	bool restored; /* a call faulted: the thread has its own registers again */
+	bool signalled; /* a handler of the application ran during a call */
 };
 
 /*
@@ -135,7 +141,12 @@ int ulp_remote_begin(struct ulp_process *p, struct ulp_thread *t, const struct u
 	r->scratch = xstate_at - 64;
 
 	r->call_regs = regs;
+	if ((long)regs.orig_rax >= 0 && -(long)regs.rax >= ULP_ERESTARTSYS &&
+	    -(long)regs.rax <= ULP_ERESTART_RESTARTBLOCK)
+		r->restart_err = -(long)regs.rax;
 	ulp_regs_restart_syscall(&regs);
+	r->own_regs = regs;
+	r->frame_at = frame_at;
 	ulp_frame_fill(&frame, &regs, xstate_bv);
 	/* Written before the thread is touched: a ulpd killed here changed nothing. */
 	ret = ulp_mem_write(p, xstate_at, xbuf, iov.iov_len);
@@ -153,7 +164,8 @@ int ulp_remote_begin(struct ulp_process *p, struct ulp_thread *t, const struct u
 	r->p = p;
 	r->tid = t->tid;
 	r->stub = *stub;
-	free(xbuf);
+	r->xstate.iov_base = xbuf;
+	r->xstate.iov_len = iov.iov_len;
 	*out = r;
 	ulp_fault_point("remote-frame");
 	return 0;
@@ -161,6 +173,56 @@ fail:
 	free(xbuf);
 	free(r);
 	return ret;
+}
+
+/*
+ * What a borrowed thread needs below its stack pointer: red zone, frame,
+ * an XSAVE image as large as any (AMX), and the called functions' frames.
+ */
+#define ULP_REMOTE_STACK_NEED                                                                      \
+	(ULP_RED_ZONE + sizeof(struct ulp_call_frame) + ULP_XSTATE_MAX + 16384)
+
+/* Inside an rseq critical section: the kernel would move it to abort_ip. */
+static bool ulp_thread_in_rseq_cs(struct ulp_process *p, const struct ulp_thread *t)
+{
+	struct __ptrace_rseq_configuration conf;
+	struct {
+		uint32_t version, flags;
+		uint64_t start_ip, post_commit_offset, abort_ip;
+	} cs;
+	uint64_t cs_ptr = 0;
+
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->tid, (void *)sizeof(conf), &conf) <= 0 ||
+	    !conf.rseq_abi_pointer)
+		return false; /* no rseq (or a kernel without the request): nothing to spoil */
+	/* struct rseq: cpu_id_start, cpu_id, then the rseq_cs pointer */
+	if (ulp_mem_read(p, conf.rseq_abi_pointer + 8, &cs_ptr, sizeof(cs_ptr)) < 0 || !cs_ptr ||
+	    ulp_mem_read(p, cs_ptr, &cs, sizeof(cs)) < 0) {
+		ulp_error_clear();
+		return false;
+	}
+	return t->regs.rip >= cs.start_ip && t->regs.rip - cs.start_ip < cs.post_commit_offset;
+}
+
+bool ulp_remote_can_borrow(struct ulp_process *p, const struct ulp_thread *t)
+{
+	struct ulp_map_area *maps;
+	size_t nr;
+	bool room = false;
+
+	if (!t->regs_valid || ulp_thread_in_rseq_cs(p, t))
+		return false;
+	if (ulp_proc_maps_read(p->pid, &maps, &nr) < 0) {
+		ulp_error_clear();
+		return false;
+	}
+	for (size_t i = 0; i < nr; i++)
+		if (maps[i].start < t->regs.rsp && t->regs.rsp <= maps[i].end)
+			/* the main thread's stack grows on demand; others are what they are */
+			room = maps[i].stack ||
+			       t->regs.rsp - maps[i].start >= ULP_REMOTE_STACK_NEED;
+	free(maps);
+	return room;
 }
 
 uint64_t ulp_remote_scratch(const struct ulp_remote *r)
@@ -181,6 +243,37 @@ static int ulp_remote_syscall_stop(const struct ulp_remote *r)
 		return -1;
 	return info.op == PTRACE_SYSCALL_INFO_ENTRY && info.entry.nr == ULP_CALL_STUB_SYSCALL &&
 	       info.instruction_pointer == r->stub.stop;
+}
+
+/* The called code itself faulted (not a signal someone sent)? */
+static bool ulp_remote_faulted(const struct ulp_remote *r, int sig)
+{
+	siginfo_t si;
+
+	if (sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE)
+		return false;
+	return ptrace(PTRACE_GETSIGINFO, r->tid, 0, &si) == 0 && si.si_code > 0;
+}
+
+/*
+ * A call that faulted cannot go back through the stub: the thread gets
+ * its own registers and extended state back here, the fault is dropped.
+ */
+static int ulp_remote_restore(struct ulp_remote *r, struct ulp_thread *t, uint64_t func)
+{
+	struct user_regs_struct regs;
+	uint64_t at = 0;
+
+	if (ptrace(PTRACE_GETREGS, r->tid, 0, &regs) == 0)
+		at = regs.rip;
+	if (ptrace(PTRACE_SETREGSET, r->tid, (void *)NT_X86_XSTATE, &r->xstate) < 0 ||
+	    ptrace(PTRACE_SETREGS, r->tid, 0, &r->own_regs) < 0)
+		return ulp_errorf(-errno, "cannot restore thread %d after a faulting call: %s",
+				  r->tid, strerror(errno));
+	r->restored = true;
+	t->regs_valid = false;
+	return ulp_errorf(-EFAULT, "a call of 0x%llx in process %d crashed at 0x%llx in thread %d",
+			  (unsigned long long)func, r->p->pid, (unsigned long long)at, r->tid);
 }
 
 /* The call hangs: let it finish alone, without stopping at its syscalls. */
@@ -212,8 +305,9 @@ int ulp_remote_call(struct ulp_remote *r, uint64_t func, const uint64_t *args, i
 
 	if (nr_args > 6)
 		return ulp_errorf(-EINVAL, "remote call with %d arguments", nr_args);
-	if (r->abandoned)
-		return ulp_errorf(-EBUSY, "thread %d is still in an abandoned call", r->tid);
+	if (r->abandoned || r->restored)
+		return ulp_errorf(-EBUSY, "thread %d is no longer borrowed (a call failed)",
+				  r->tid);
 	if (!t || t->gone)
 		return ulp_errorf(-ESRCH, "thread %d of process %d is gone", r->tid, r->p->pid);
 	regs.r11 = func;
@@ -229,10 +323,10 @@ int ulp_remote_call(struct ulp_remote *r, uint64_t func, const uint64_t *args, i
 	for (;;) {
 		int left = (int)((deadline - (int64_t)ulp_now_us()) / 1000), stop;
 
-		t->stopped = false;
 		if (ptrace(PTRACE_SYSCALL, r->tid, 0, (void *)(long)sig) < 0)
 			return ulp_errorf(-errno, "cannot run thread %d: %s", r->tid,
 					  strerror(errno));
+		t->stopped = false;
 		sig = 0;
 		rc = ulp_process_wait_thread(r->p, t, left > 0 ? left : 0, &status);
 		t = ulp_process_find_thread(r->p, r->tid);
@@ -256,8 +350,11 @@ int ulp_remote_call(struct ulp_remote *r, uint64_t func, const uint64_t *args, i
 			ulp_fault_point("remote-syscall");
 			continue; /* one of the called function's own syscalls */
 		}
+		sig = WSTOPSIG(status) & 0x7f;
+		if (ulp_remote_faulted(r, sig))
+			return ulp_remote_restore(r, t, func);
 		/* A signal for the target: its handler runs on top of the call. */
-		sig = WSTOPSIG(status);
+		r->signalled = true;
 	}
 	if (ptrace(PTRACE_GETREGS, r->tid, 0, &regs) < 0)
 		return ulp_errorf(-errno, "cannot read registers of thread %d: %s", r->tid,
@@ -273,10 +370,23 @@ int ulp_remote_end(struct ulp_remote *r)
 	struct ulp_thread *t = ulp_process_find_thread(r->p, r->tid);
 	int ret = 0;
 
+	/*
+	 * A handler ran meanwhile: a syscall the kernel restarts only when no
+	 * handler runs (pause(), nanosleep()) returns EINTR, as it would have.
+	 */
+	if (r->borrowed && !r->restored && r->signalled &&
+	    (r->restart_err == ULP_ERESTARTNOHAND || r->restart_err == ULP_ERESTART_RESTARTBLOCK)) {
+		uint64_t fix[2] = { (uint64_t)-EINTR, r->own_regs.rip + 2 };
+
+		ulp_mem_write(r->p, r->frame_at + offsetof(struct ulp_call_frame, rax), &fix[0], 8);
+		ulp_mem_write(r->p, r->frame_at + offsetof(struct ulp_call_frame, rip), &fix[1], 8);
+	}
+
 	if (t && !t->gone) {
 		t->regs_valid = false;
 		ret = ulp_thread_resume(r->p, t);
 	}
+	free(r->xstate.iov_base);
 	free(r);
 	return ret;
 }

@@ -11,12 +11,21 @@
 #ifndef ULP_REMOTE_CALL_H
 #define ULP_REMOTE_CALL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "call_stub.h"
 #include "process.h"
 
 struct ulp_remote;
+
+/*
+ * May t (stopped, registers read) be borrowed?  Not with too little stack
+ * below its stack pointer for the saved state and the call (a small
+ * sigaltstack, a fiber's stack), nor inside an rseq critical section,
+ * which the stub's return would re-enter unprotected.
+ */
+bool ulp_remote_can_borrow(struct ulp_process *p, const struct ulp_thread *t);
 
 /*
  * Borrow thread t, which must be stopped by us.  Other threads are left as
