@@ -395,15 +395,19 @@ static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
 			rc = ulp_errorf(-(int)ret, "cannot start a thread in process %d: %s",
 					p->pid, strerror((int)ret));
 	}
-	if (rc < 0 && at) {
+	if (rc < 0) {
 		uint64_t unmap[2] = { at, sizeof(*page) };
+		struct ulp_error_stash why;
 
-		/* no trace left (unless the call itself is what failed) */
-		ulp_remote_call(r, f->munmap, unmap, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+		/* no trace left (unless the call itself is what failed), the reason kept */
+		ulp_error_stash(&why);
+		if (at)
+			ulp_remote_call(r, f->munmap, unmap, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+		if (memfd >= 0)
+			ulp_remote_call(r, f->close, (uint64_t *)&memfd, 1, &ret,
+					ULP_INJECT_CALL_TIMEOUT_MS);
+		ulp_error_unstash(&why);
 	}
-	if (rc < 0 && memfd >= 0)
-		ulp_remote_call(r, f->close, (uint64_t *)&memfd, 1, &ret,
-				ULP_INJECT_CALL_TIMEOUT_MS);
 	ulp_remote_end(r);
 	free(page);
 	ld->page = at;

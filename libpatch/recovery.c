@@ -69,7 +69,7 @@ static unsigned long long ulp_owner_start(void)
 /* the newest event-log lines kept with the state */
 #define ULP_SAVED_LOG_LINES 256
 
-void ulp_fault_point(const char *step)
+bool ulp_fault_armed(const char *step)
 {
 	static const char *want;
 	static long nth = 1, seen;
@@ -88,9 +88,12 @@ void ulp_fault_point(const char *step)
 			len = strlen(want);
 		}
 	}
-	if (!want || strlen(step) != len || strncmp(step, want, len) != 0)
-		return;
-	if (++seen == nth) {
+	return want && strlen(step) == len && strncmp(step, want, len) == 0 && ++seen == nth;
+}
+
+void ulp_fault_point(const char *step)
+{
+	if (ulp_fault_armed(step)) {
 		fprintf(stderr, "ulpd: ULPD_FAULT: killed at step '%s'\n", step);
 		kill(getpid(), SIGKILL);
 	}

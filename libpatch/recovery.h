@@ -62,5 +62,10 @@ int ulp_recovery_load(struct ulp_target *t, struct ulp_process *p);
  * Nth passage): the crash tests' fault injection.
  */
 void ulp_fault_point(const char *step);
+/*
+ * True at the Nth passage of a step ULPD_FAULT names, for faults other
+ * than a kill ("remote-crash": a remote call jumps to address 1).
+ */
+bool ulp_fault_armed(const char *step);
 
 #endif

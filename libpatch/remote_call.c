@@ -310,7 +310,7 @@ int ulp_remote_call(struct ulp_remote *r, uint64_t func, const uint64_t *args, i
 				  r->tid);
 	if (!t || t->gone)
 		return ulp_errorf(-ESRCH, "thread %d of process %d is gone", r->tid, r->p->pid);
-	regs.r11 = func;
+	regs.r11 = ulp_fault_armed("remote-crash") ? 1 : func;
 	regs.rax = 0;
 	for (int i = 0; i < nr_args; i++)
 		memcpy((char *)&regs + argregs[i], &args[i], sizeof(uint64_t));

@@ -187,6 +187,28 @@ for f in "" inject-borrowed remote-frame remote-call:1 remote-syscall:1 remote-s
 	inject-loading; do
 	one_injection_crash "$f"
 done
+
+step "a remote call that faults: the borrowed thread gets its own state back"
+start_target r target_basic
+pid=$(target_pid r)
+printf 'parkregs\n' >&"${TFD[r]}"
+wait_until "the main thread to wait in read()" "$WAIT_TIMEOUT" task_in_read "$pid" "$pid"
+# the second call of the injection (pthread_create) jumps to address 1
+ulpd_with_fault remote-crash:2
+run_ulpctl apply "$COMPUTE" -p "$pid"
+[ "$RC" -ne 0 ] || fail "apply succeeded although its remote call faulted"
+assert_contains "$ERR" "crashed at 0x1 in thread $pid" "apply with a faulting call"
+pid_alive "$pid" || fail "the target died of the faulting call"
+pid_alive "$ULPD_PID" || fail "ulpd died"
+wait_until "the main thread to wait in read() again" "$WAIT_TIMEOUT" task_in_read "$pid" "$pid"
+expect_reply r "" "parkregs=ok"
+ulpctl_ok apply "$COMPUTE" -p "$pid"
+expect_reply r "call 5" "compute(5)=15"
+ulpctl_ok revert compute_fix -p "$pid"
+kill_pid "$ULPD_PID" TERM
+untrack_pid "$ULPD_PID"
+ULPD_PID=
+stop_target r
 for f in loading loaded load slots pre-patch begin poke:1 poke:2 started patched-entries poke:3 post-patch:1 \
 	post-patch:2; do
 	one_crash apply "$f"
