@@ -226,7 +226,7 @@ int ulpd_can_adopt_all(const struct ulpd_config *cfg)
 		return ret;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (pids[i] == getpid() || !ulpd_has_runtime(pids[i]))
+		if (pids[i] == getpid())
 			continue;
 		ret = ulp_recovery_adoptable(pids[i]);
 		if (ret == 1 || ret == -ESRCH)

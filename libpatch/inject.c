@@ -287,6 +287,22 @@ static int ulp_resolve_libc(struct ulp_symbols *syms, struct ulp_libc_funcs *f)
 }
 
 /*
+ * Borrow the stopped thread h through the call stub (placed first, if it
+ * is not there yet).  On failure h is resumed, untouched.
+ */
+static int ulp_borrow(struct ulp_process *p, struct ulp_symbols *syms, struct ulp_thread *h,
+		      struct ulp_call_stub *stub, struct ulp_remote **r)
+{
+	int ret = ulp_call_stub_place(p, syms, stub);
+
+	if (ret == 0)
+		ret = ulp_remote_begin(p, h, stub, r);
+	if (ret < 0)
+		ulp_thread_resume(p, h);
+	return ret;
+}
+
+/*
  * The runtime as a sealed memfd of the target, for a target that cannot
  * reach our file (ulp_runtime_visible): its /proc/self/fd/N path in *path.
  * The descriptor stays open for the life of the process, so no later memfd
@@ -325,6 +341,25 @@ struct ulp_loader {
 };
 
 /*
+ * On a borrowed thread: unmap the loader's page and close the runtime's
+ * memfd, whichever there is; the error being returned meanwhile is kept.
+ */
+static void ulp_loader_undo(struct ulp_remote *r, const struct ulp_libc_funcs *f,
+			    const struct ulp_loader *ld)
+{
+	uint64_t unmap[2] = { ld->page, sizeof(struct ulp_loader_page) }, fd = (uint64_t)ld->memfd,
+		 ret;
+	struct ulp_error_stash why;
+
+	ulp_error_stash(&why);
+	if (ld->page)
+		ulp_remote_call(r, f->munmap, unmap, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	if (ld->memfd >= 0)
+		ulp_remote_call(r, f->close, &fd, 1, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	ulp_error_unstash(&why);
+}
+
+/*
  * On the parked thread: map a page for the loader (the runtime's path and
  * the functions it calls) and start a thread at the call stub's loader,
  * which dlopen()s the runtime on a fresh, lock-free thread and unmaps the
@@ -344,16 +379,14 @@ static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
 	int64_t memfd = -1;
 	int rc;
 
-	if (!page)
-		return ulp_errorf(-ENOMEM, "out of memory");
-	if (len > sizeof(page->path))
-		rc = ulp_errorf(-ENAMETOOLONG, "the ulp runtime's path is too long");
-	else
-		rc = ulp_call_stub_place(p, syms, &stub);
-	if (rc == 0)
-		rc = ulp_remote_begin(p, h, &stub, &r);
-	if (rc < 0) {
+	if (!page || len > sizeof(page->path)) {
 		ulp_thread_resume(p, h);
+		free(page);
+		return page ? ulp_errorf(-ENAMETOOLONG, "the ulp runtime's path is too long")
+			    : ulp_errorf(-ENOMEM, "out of memory");
+	}
+	rc = ulp_borrow(p, syms, h, &stub, &r);
+	if (rc < 0) {
 		free(page);
 		return rc;
 	}
@@ -395,23 +428,13 @@ static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
 			rc = ulp_errorf(-(int)ret, "cannot start a thread in process %d: %s",
 					p->pid, strerror((int)ret));
 	}
-	if (rc < 0) {
-		uint64_t unmap[2] = { at, sizeof(*page) };
-		struct ulp_error_stash why;
-
-		/* no trace left (unless the call itself is what failed), the reason kept */
-		ulp_error_stash(&why);
-		if (at)
-			ulp_remote_call(r, f->munmap, unmap, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
-		if (memfd >= 0)
-			ulp_remote_call(r, f->close, (uint64_t *)&memfd, 1, &ret,
-					ULP_INJECT_CALL_TIMEOUT_MS);
-		ulp_error_unstash(&why);
-	}
-	ulp_remote_end(r);
-	free(page);
 	ld->page = at;
 	ld->memfd = memfd;
+	/* no trace left (unless the call itself is what failed) */
+	if (rc < 0)
+		ulp_loader_undo(r, f, ld);
+	ulp_remote_end(r);
+	free(page);
 	return rc;
 }
 
@@ -419,21 +442,13 @@ static int ulp_start_loader_thread(struct ulp_process *p, struct ulp_thread *h,
 static void ulp_loader_release(struct ulp_process *p, struct ulp_symbols *syms,
 			       const struct ulp_libc_funcs *f, const struct ulp_loader *ld)
 {
-	uint64_t unmap[2] = { ld->page, sizeof(struct ulp_loader_page) }, fd = (uint64_t)ld->memfd;
 	struct ulp_call_stub stub;
 	struct ulp_thread *h;
 	struct ulp_remote *r;
-	uint64_t ret;
 
-	if (ulp_pick_parked_thread(p, syms, &h) < 0)
+	if (ulp_pick_parked_thread(p, syms, &h) < 0 || ulp_borrow(p, syms, h, &stub, &r) < 0)
 		return;
-	if (ulp_call_stub_place(p, syms, &stub) < 0 || ulp_remote_begin(p, h, &stub, &r) < 0) {
-		ulp_thread_resume(p, h);
-		return;
-	}
-	if (ulp_remote_call(r, f->munmap, unmap, 2, &ret, ULP_INJECT_CALL_TIMEOUT_MS) == 0 &&
-	    ld->memfd >= 0)
-		ulp_remote_call(r, f->close, &fd, 1, &ret, ULP_INJECT_CALL_TIMEOUT_MS);
+	ulp_loader_undo(r, f, ld);
 	ulp_remote_end(r);
 }
 
@@ -635,15 +650,11 @@ int ulp_runtime_start_worker(struct ulp_target *t, struct ulp_process *p, struct
 		struct ulp_call_stub stub;
 		struct ulp_remote *rc = NULL;
 
-		ret = ulp_call_stub_place(p, syms, &stub);
-		if (ret == 0)
-			ret = ulp_remote_begin(p, h, &stub, &rc);
+		ret = ulp_borrow(p, syms, h, &stub, &rc);
 		if (ret == 0) {
 			ret = ulp_remote_call(rc, t->fn_worker_start, NULL, 0, &r,
 					      ULP_INJECT_CALL_TIMEOUT_MS);
 			ulp_remote_end(rc);
-		} else {
-			ulp_thread_resume(p, h);
 		}
 	}
 	if (ret == 0 && (int)r < 0)

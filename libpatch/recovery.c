@@ -634,13 +634,14 @@ int ulp_recovery_adoptable(pid_t pid)
 	struct ulp_symbols *syms = NULL;
 	struct ulp_target *t = NULL;
 	uint32_t hdr[2];
-	int ret = ulp_symbols_open(pid, &syms);
+	int ret;
 
+	if (!ulp_proc_maps_has(pid, ULP_RT_MAPPED))
+		return 1; /* no runtime: never patched (or gone) */
+	ret = ulp_symbols_open(pid, &syms);
 	if (ret == 0)
 		ret = ulp_target_new(pid, &t);
-	if (ret == 0 && !ulp_proc_maps_has(pid, ULP_RT_MAPPED))
-		ret = 1; /* no runtime: never patched */
-	else if (ret == 0 && ulp_runtime_info_addr(syms, &t->rt_info) < 0)
+	if (ret == 0 && ulp_runtime_info_addr(syms, &t->rt_info) < 0)
 		ret = ulp_errorf(-EPROTO, "process %d has a ulp runtime without %s", pid,
 				 ULP_RT_INFO_SYMBOL);
 	_Static_assert(offsetof(struct ulp_rt_info, abi) == sizeof(uint32_t),

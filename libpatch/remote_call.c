@@ -49,22 +49,25 @@ struct ulp_remote {
 /*
  * A thread stopped in a system call that the kernel would restart is
  * recorded as about to make it again (the kernel's own rewrite when no
- * handler runs), so the stub can return to it from anywhere.
+ * handler runs), so the stub can return to it from anywhere.  Returns the
+ * ERESTART* code undone, 0 if none.
  */
-static void ulp_regs_restart_syscall(struct user_regs_struct *regs)
+static long ulp_regs_restart_syscall(struct user_regs_struct *regs)
 {
 	long err = -(long)regs->rax;
+	unsigned long long nr = regs->orig_rax;
 
-	if ((long)regs->orig_rax < 0)
-		return;
-	if (err == ULP_ERESTARTSYS || err == ULP_ERESTARTNOINTR || err == ULP_ERESTARTNOHAND) {
-		regs->rax = regs->orig_rax;
-		regs->rip -= 2;
-	} else if (err == ULP_ERESTART_RESTARTBLOCK) {
-		regs->rax = ULP_NR_RESTART_SYSCALL;
-		regs->rip -= 2;
-	}
+	if ((long)nr < 0)
+		return 0;
 	regs->orig_rax = (unsigned long long)-1;
+	if (err == ULP_ERESTARTSYS || err == ULP_ERESTARTNOINTR || err == ULP_ERESTARTNOHAND)
+		regs->rax = nr;
+	else if (err == ULP_ERESTART_RESTARTBLOCK)
+		regs->rax = ULP_NR_RESTART_SYSCALL;
+	else
+		return 0;
+	regs->rip -= 2;
+	return err;
 }
 
 static uint64_t ulp_xcr0(void)
@@ -141,10 +144,7 @@ int ulp_remote_begin(struct ulp_process *p, struct ulp_thread *t, const struct u
 	r->scratch = xstate_at - 64;
 
 	r->call_regs = regs;
-	if ((long)regs.orig_rax >= 0 && -(long)regs.rax >= ULP_ERESTARTSYS &&
-	    -(long)regs.rax <= ULP_ERESTART_RESTARTBLOCK)
-		r->restart_err = -(long)regs.rax;
-	ulp_regs_restart_syscall(&regs);
+	r->restart_err = ulp_regs_restart_syscall(&regs);
 	r->own_regs = regs;
 	r->frame_at = frame_at;
 	ulp_frame_fill(&frame, &regs, xstate_bv);

@@ -851,11 +851,11 @@ static char *sym_cache_key(const char *build_id, const char *name, unsigned long
 	return key;
 }
 
-static const struct ulp_symbol *sym_cache_find(const char *key)
+static const struct sym_cache_entry *sym_cache_find(const char *key)
 {
 	for (size_t i = 0; key && i < sym_cache_nr; i++)
 		if (!strcmp(sym_cache[i].key, key))
-			return &sym_cache[i].sym;
+			return &sym_cache[i];
 	return NULL;
 }
 
@@ -886,7 +886,7 @@ int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char
 			unsigned long sympos, struct ulp_symbol *out)
 {
 	const char *objname = object ? object : "main";
-	const struct ulp_symbol *hit;
+	const struct sym_cache_entry *hit;
 	struct sym_object *obj;
 	char *key = NULL;
 	int err;
@@ -903,7 +903,7 @@ int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char
 	hit = sym_cache_find(key);
 	if (hit) {
 		free(key);
-		*out = *hit;
+		*out = hit->sym;
 		out->addr += obj->map.bias;
 		return 0;
 	}
@@ -981,9 +981,7 @@ const char *ulp_symbols_name_at(struct ulp_symbols *syms, uint64_t addr, uint64_
 	if (obj->map.build_id &&
 	    asprintf(&key, "%s@%" PRIx64, obj->map.build_id, addr - obj->map.bias) < 0)
 		key = NULL;
-	for (size_t i = 0; key && i < sym_cache_nr && !hit; i++)
-		if (!strcmp(sym_cache[i].key, key))
-			hit = &sym_cache[i];
+	hit = sym_cache_find(key);
 	if (hit) {
 		free(key);
 		if (hit->name && start)
