@@ -14,7 +14,9 @@
 # BENCH_WAIT_TIMEOUT (seconds for a target's reply, default 60),
 # BENCH_CMD_TIMEOUT (seconds for one request to ulpd, default 600),
 # BENCH_KEEP_TMP=1 (keep the temp dir), BENCH_ULPD_PREFIX (a command put
-# before ulpd, e.g. "chrt -f 10" to run it SCHED_FIFO).
+# before ulpd, e.g. "chrt -f 10" to run it SCHED_FIFO), BENCH_ULPCTL_PREFIX
+# (a command put before ulpctl, e.g. "perf record -a -g -o F --" to profile
+# the whole machine while one timed request runs).
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ULP_BUILD=${ULP_BUILD:-$BENCH_DIR/../build}
@@ -44,6 +46,12 @@ if [ -n "${BENCH_ULPD_PREFIX:-}" ]; then
 	printf '#!/usr/bin/env bash\nexec %s %q "$@"\n' "$BENCH_ULPD_PREFIX" "$ULPD_BIN" >"$TMP/ulpd-prefixed"
 	chmod +x "$TMP/ulpd-prefixed"
 	ULPD_BIN=$TMP/ulpd-prefixed
+fi
+if [ -n "${BENCH_ULPCTL_PREFIX:-}" ]; then
+	need_file "$ULPCTL_BIN"
+	printf '#!/usr/bin/env bash\nexec %s %q "$@"\n' "$BENCH_ULPCTL_PREFIX" "$ULPCTL_BIN" >"$TMP/ulpctl-prefixed"
+	chmod +x "$TMP/ulpctl-prefixed"
+	ULPCTL_BIN=$TMP/ulpctl-prefixed
 fi
 
 stop_ulpd()

@@ -153,6 +153,7 @@ trace_since()
 	local out
 	out=$(awk -v skip="$1" 'NR > skip && $1 == "ulp-trace" {
 		ts = $2; sub(/\./, "", ts)
+		if ($3 == "cpu") { $3 = ""; $4 = ""; $0 = $0 }
 		if (start == "" && ($3 == "attached" || ($3 == "loaded," && $4 == "slots"))) cand = ""
 		if (start == "" && $3 == "runtime" && $4 == "call" && cand == "") cand = ts
 		if ($3 == "attempt" && NF == 3 && start == "") start = cand == "" ? ts : cand

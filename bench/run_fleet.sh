@@ -43,16 +43,55 @@ fleet()
 	[ "$COUNT" -eq "$N" ] || fail "$verb in $COUNT of $N processes: $(grep -v ": $verb\$" <<<"$OUT" | head -5)"
 }
 
+# cpu_ms PID...: user + system CPU of the processes, their reaped children
+# included (ulpd's forked workers), in ms
+cpu_ms()
+{
+	local hz
+	hz=$(getconf CLK_TCK)
+	for p in "$@"; do
+		# the fields after the ")" of comm: utime is the 12th, cstime the 15th
+		sed 's/.*) //' "/proc/$p/stat" 2>/dev/null
+	done | awk -v hz="$hz" '{ t += $12 + $13 + $14 + $15 } END { printf "%d", t * 1000 / hz }'
+}
+
+# busy_ms: CPU time the whole machine spent outside idle, in ms. The
+# targets' share is taken as the rest of it: each target uses far less
+# than the 10 ms tick /proc/PID/stat counts in, so their own figures
+# would round to nothing.
+busy_ms()
+{
+	awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%d", ($2 + $3 + $4 + $7 + $8) * 1000 / hz }' /proc/stat
+}
+
+# cpu_split VERB: run "fleet VERB ..." and record the CPU ulpd (with its
+# workers) and everything else (the targets, ulpctl) spent, per process,
+# in ULPD_MS and TARGET_MS
+cpu_split()
+{
+	local u0 t0 u1 t1
+	u0=$(cpu_ms "$ULPD_PID")
+	t0=$(busy_ms)
+	fleet "$@"
+	u1=$(cpu_ms "$ULPD_PID")
+	t1=$(busy_ms)
+	t0=$((t0 + u1 - u0))
+	ULPD_MS=$(awk -v d=$((u1 - u0)) -v n="$N" 'BEGIN { printf "%.1f", d / n }')
+	TARGET_MS=$(awk -v d=$((t1 - t0)) -v n="$N" 'BEGIN { printf "%.1f", d / n }')
+}
+
 rss_kb()
 {
 	awk '/^VmHWM:/ { print $2 }' "/proc/$ULPD_PID/status"
 }
 
-fleet patched apply "$PATCH"
+cpu_split patched apply "$PATCH"
 apply_s=$SECONDS_TAKEN
+apply_cpu="$ULPD_MS + $TARGET_MS"
 apply_rss=$(rss_kb)
-fleet reverted revert fleet_fix
+cpu_split reverted revert fleet_fix
 revert_s=$SECONDS_TAKEN
+revert_cpu="$ULPD_MS + $TARGET_MS"
 revert_rss=$(rss_kb)
 stop_ulpd
 for p in "${pids[@]}"; do
@@ -61,7 +100,7 @@ for p in "${pids[@]}"; do
 done
 
 report <<TABLE
-| processes | apply --exe | revert --exe | ulpd peak RSS after apply | after revert | CPUs |
-|---|---|---|---|---|---|
-| $N | $apply_s s | $revert_s s | $((apply_rss / 1024)) MiB | $((revert_rss / 1024)) MiB | $(nproc) |
+| processes | apply --exe | revert --exe | CPU ms per process, apply: ulpd + the rest | revert | ulpd peak RSS after apply | after revert | CPUs |
+|---|---|---|---|---|---|---|---|
+| $N | $apply_s s | $revert_s s | $apply_cpu | $revert_cpu | $((apply_rss / 1024)) MiB | $((revert_rss / 1024)) MiB | $(nproc) |
 TABLE

@@ -97,7 +97,7 @@ static bool ulpd_get_bool(struct json_object *req, const char *key, bool dflt);
 /* ulp's runtime is mapped: an earlier ulpd patched the process (or its parent). */
 static bool ulpd_has_runtime(pid_t pid)
 {
-	return ulp_proc_maps_has(pid, ULP_RT_MAPPED);
+	return ulp_proc_maps_has_code(pid, ULP_RT_MAPPED);
 }
 
 /*

@@ -60,7 +60,7 @@ void ulp_error_unstash(const struct ulp_error_stash *s)
 void ulp_trace(const char *fmt, ...)
 {
 	static int on = -1;
-	struct timespec ts;
+	struct timespec ts, cpu;
 	va_list ap;
 
 	if (on < 0) {
@@ -70,8 +70,11 @@ void ulp_trace(const char *fmt, ...)
 	}
 	if (!on)
 		return;
+	/* The thread's CPU time beside the clock tells waiting from working. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	fprintf(stderr, "ulp-trace %ld.%06ld ", (long)ts.tv_sec, ts.tv_nsec / 1000);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+	fprintf(stderr, "ulp-trace %ld.%06ld cpu %ld.%06ld ", (long)ts.tv_sec, ts.tv_nsec / 1000,
+		(long)cpu.tv_sec, cpu.tv_nsec / 1000);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -172,7 +172,7 @@ unsigned long long ulp_proc_start_time(pid_t pid)
 	return start;
 }
 
-bool ulp_proc_maps_has(pid_t pid, const char *needle)
+bool ulp_proc_maps_has_code(pid_t pid, const char *needle)
 {
 	char path[64], line[4352];
 	bool found = false;
@@ -182,8 +182,11 @@ bool ulp_proc_maps_has(pid_t pid, const char *needle)
 	f = fopen(path, "re");
 	if (!f)
 		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *perms = strchr(line, ' ');
+
+		found = perms && perms[3] == 'x' && strstr(line, needle) != NULL;
+	}
 	fclose(f);
 	return found;
 }

@@ -37,8 +37,12 @@ int ulp_proc_maps_read(pid_t pid, struct ulp_map_area **out, size_t *nr);
  */
 int ulp_proc_take_fd(pid_t pid, int tfd);
 
-/* Does a line of /proc/PID/maps contain needle (a mapped file's name)? */
-bool ulp_proc_maps_has(pid_t pid, const char *needle);
+/*
+ * Does the process run code of a file whose name contains needle: an
+ * executable mapping of it?  A file mapped only to be read (ulpd's own
+ * cache of ELF files, a debugger's) does not count.
+ */
+bool ulp_proc_maps_has_code(pid_t pid, const char *needle);
 
 /* The processes of /proc, ascending. */
 int ulp_proc_pids(pid_t **out, size_t *nr);

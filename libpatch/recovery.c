@@ -636,7 +636,7 @@ int ulp_recovery_adoptable(pid_t pid)
 	uint32_t hdr[2];
 	int ret;
 
-	if (!ulp_proc_maps_has(pid, ULP_RT_MAPPED))
+	if (!ulp_proc_maps_has_code(pid, ULP_RT_MAPPED))
 		return 1; /* no runtime: never patched (or gone) */
 	ret = ulp_symbols_open(pid, &syms);
 	if (ret == 0)

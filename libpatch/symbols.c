@@ -12,6 +12,7 @@
  */
 #include "symbols.h"
 
+#include "elf_cache.h"
 #include "elf_read.h"
 #include "error.h"
 
@@ -54,6 +55,12 @@ struct exec_range {
 	char *path;
 };
 
+/* Where a file's first mapping starts, and which file it is. */
+struct file_start {
+	uint64_t start;
+	struct ulp_file_id id;
+};
+
 struct ulp_symbols {
 	pid_t pid;
 	Dwfl *dwfl;
@@ -66,6 +73,10 @@ struct ulp_symbols {
 	struct map_file *map_files;
 	size_t nr_map_files;
 	bool map_files_listed, map_files_denied;
+	struct file_start *files; /* every file mapping whose offset is 0 */
+	size_t nr_files;
+	char *exe; /* the link /proc/PID/exe, or NULL */
+	bool exe_read;
 };
 
 struct candidate {
@@ -156,17 +167,50 @@ static int open_mapped_file(struct ulp_symbols *syms, const char *module_name, D
 	return -1;
 }
 
-static bool is_main_exe(pid_t pid, const char *module_name)
+/* Is module_name the file /proc/PID/exe links to?  The link is read once. */
+static bool is_main_exe(struct ulp_symbols *syms, const char *module_name)
 {
 	char link[64], target[PATH_MAX];
 	ssize_t n;
 
-	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n <= 0)
-		return false;
-	target[n] = '\0';
-	return !strcmp(target, module_name);
+	if (!syms->exe_read) {
+		syms->exe_read = true;
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)syms->pid);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			syms->exe = strdup(target);
+		}
+	}
+	return syms->exe && !strcmp(syms->exe, module_name);
+}
+
+static const struct ulp_file_id *mapped_file_at(const struct ulp_symbols *syms, uint64_t start)
+{
+	for (size_t i = 0; i < syms->nr_files; i++) {
+		if (syms->files[i].start == start)
+			return &syms->files[i].id;
+	}
+	return NULL;
+}
+
+/*
+ * The cached ELF of the file mapped at base, or a new entry for it read
+ * from fd; -1 (libdwfl then reads fd itself) when it cannot be cached.
+ */
+static int cached_elf(struct ulp_symbols *syms, const char *module_name, Dwarf_Addr base, int fd,
+		      Elf **elfp)
+{
+	const struct ulp_file_id *id = mapped_file_at(syms, base);
+
+	/* A memfd (a patch, a runtime loaded from one) is one process's own. */
+	if (!id || !strncmp(module_name, "/memfd:", 7))
+		return -1;
+	if (fd < 0) {
+		*elfp = ulp_elf_cache_get(id);
+		return *elfp ? 0 : -1;
+	}
+	return ulp_elf_cache_add(id, fd, elfp) < 0 ? -1 : 0;
 }
 
 /*
@@ -189,17 +233,28 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *module_name, 
 	int fd;
 
 	if (syms && module_name[0] == '/') {
+		/* libdwfl takes the reference and the name; -1: no descriptor. */
+		if (!cached_elf(syms, module_name, base, -1, elfp)) {
+			*file_name = strdup(module_name);
+			if (*file_name)
+				return -1;
+			elf_end(*elfp);
+			*elfp = NULL;
+		}
 		fd = open_mapped_file(syms, module_name, base, file_name);
-		if (fd >= 0)
-			return fd;
-		if (len > strlen(deleted) &&
+		if (fd < 0 && len > strlen(deleted) &&
 		    !strcmp(module_name + len - strlen(deleted), deleted)) {
 			snprintf(path, sizeof(path), "/proc/%d/exe", (int)syms->pid);
-			if (is_main_exe(syms->pid, module_name))
+			if (is_main_exe(syms, module_name))
 				fd = open_for_dwfl(path, module_name, file_name);
-		} else if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)syms->pid,
-				    module_name) < (int)sizeof(path)) {
+		} else if (fd < 0 && snprintf(path, sizeof(path), "/proc/%d/root%s",
+					      (int)syms->pid, module_name) < (int)sizeof(path)) {
 			fd = open_for_dwfl(path, path, file_name);
+		}
+		/* The very file mapped (same inode): what later processes get. */
+		if (fd >= 0 && !cached_elf(syms, module_name, base, fd, elfp)) {
+			close(fd);
+			return -1;
 		}
 		if (fd >= 0)
 			return fd;
@@ -242,19 +297,27 @@ static int read_target(pid_t pid, uint64_t addr, void *buf, size_t len)
  */
 static char *mapped_build_id(pid_t pid, uint64_t start)
 {
-	unsigned char notes[NOTE_SEGMENT_MAX];
-	Elf64_Phdr ph[MAPPED_PHDRS_MAX];
+	/*
+	 * The first page holds the header, the program headers and, in
+	 * practice, the notes: one read instead of one for each.
+	 */
+	unsigned char page[4096], notes[NOTE_SEGMENT_MAX];
 	uint64_t min_vaddr = UINT64_MAX, bias;
-	long page = sysconf(_SC_PAGESIZE);
+	long page_size = sysconf(_SC_PAGESIZE);
+	Elf64_Phdr ph[MAPPED_PHDRS_MAX];
 	Elf64_Ehdr eh;
 	size_t n;
 
-	if (read_target(pid, start, &eh, sizeof(eh)) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
-	    !eh.e_phnum || eh.e_phnum > MAPPED_PHDRS_MAX)
+	if (read_target(pid, start, page, sizeof(page)))
+		return NULL;
+	memcpy(&eh, page, sizeof(eh));
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || !eh.e_phnum || eh.e_phnum > MAPPED_PHDRS_MAX)
 		return NULL;
 	n = eh.e_phnum;
-	if (read_target(pid, start + eh.e_phoff, ph, n * sizeof(ph[0])))
+	if (eh.e_phoff <= sizeof(page) && n * sizeof(ph[0]) <= sizeof(page) - eh.e_phoff)
+		memcpy(ph, page + eh.e_phoff, n * sizeof(ph[0]));
+	else if (read_target(pid, start + eh.e_phoff, ph, n * sizeof(ph[0])))
 		return NULL;
 	/* The lowest PT_LOAD is mapped at start, from its page boundary. */
 	for (size_t i = 0; i < n; i++) {
@@ -263,17 +326,23 @@ static char *mapped_build_id(pid_t pid, uint64_t start)
 	}
 	if (min_vaddr == UINT64_MAX)
 		return NULL;
-	bias = start - (min_vaddr & ~(uint64_t)(page - 1));
+	bias = start - (min_vaddr & ~(uint64_t)(page_size - 1));
 
 	for (size_t i = 0; i < n; i++) {
 		size_t align = ph[i].p_align == 8 ? 8 : 4;
+		uint64_t at = bias + ph[i].p_vaddr;
+		const void *src = notes;
 		char *id;
 
-		if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > sizeof(notes) ||
-		    read_target(pid, bias + ph[i].p_vaddr, notes, ph[i].p_filesz))
+		if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > sizeof(notes))
+			continue;
+		if (at >= start && at - start <= sizeof(page) &&
+		    ph[i].p_filesz <= sizeof(page) - (at - start))
+			src = page + (at - start);
+		else if (read_target(pid, at, notes, ph[i].p_filesz))
 			continue;
 		/* Out of memory reads as "unreadable": the file's build-id is used then. */
-		if (!ulp_elf_notes_build_id(notes, ph[i].p_filesz, align, &id) && id)
+		if (!ulp_elf_notes_build_id(src, ph[i].p_filesz, align, &id) && id)
 			return id;
 	}
 	return NULL;
@@ -339,54 +408,195 @@ static int set_build_id(struct ulp_symbols *syms, struct sym_object *obj)
 	return 0;
 }
 
-/*
- * The executable file mappings of the process.  libdwfl reports every
- * mapped file as a module, but only those with code mapped are loaded
- * objects: a library the process merely mmap()s as data (a debugger, a
- * linker, ulpd itself) would otherwise pass for a second copy of it.
- */
-static void read_exec_ranges(struct ulp_symbols *syms)
+/* The whole of /proc/PID/maps, NUL-terminated, in *out; its length in *len. */
+static int read_maps_text(pid_t pid, char **out, size_t *len)
 {
-	char path[64], *line = NULL;
-	size_t cap = 0, size = 0;
+	size_t cap = 16384, n = 0;
+	char path[64], *buf = malloc(cap);
+	int fd;
+
+	*out = NULL;
+	if (!buf)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(buf);
+		return -errno;
+	}
+	for (;;) {
+		ssize_t got;
+
+		if (cap - n < 4096) {
+			char *p = realloc(buf, cap * 2);
+
+			if (!p) {
+				close(fd);
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		got = read(fd, buf + n, cap - n - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int err = -errno;
+
+			close(fd);
+			free(buf);
+			return err;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* One line of /proc/PID/maps, split in place. */
+struct maps_line {
+	uint64_t start, end, offset;
+	char perms[5];
+	struct ulp_file_id id;
+	char *file; /* "" for an anonymous mapping */
+};
+
+/* Parse the line at *cur (NUL-terminating it) and advance *cur; false at the end. */
+static bool next_maps_line(char **cur, struct maps_line *l)
+{
+	char *line = *cur, *nl, *p;
+
+	if (!*line)
+		return false;
+	nl = strchr(line, '\n');
+	if (nl) {
+		*nl = '\0';
+		*cur = nl + 1;
+	} else {
+		*cur = line + strlen(line);
+	}
+	memset(l, 0, sizeof(*l));
+	l->file = line + strlen(line);
+	l->start = strtoull(line, &p, 16);
+	if (*p != '-')
+		return true;
+	l->end = strtoull(p + 1, &p, 16);
+	while (*p == ' ')
+		p++;
+	for (int i = 0; i < 4 && *p && *p != ' '; i++)
+		l->perms[i] = *p++;
+	l->offset = strtoull(p, &p, 16);
+	l->id.dev_major = (unsigned int)strtoul(p, &p, 16);
+	if (*p == ':')
+		l->id.dev_minor = (unsigned int)strtoul(p + 1, &p, 16);
+	l->id.ino = strtoull(p, &p, 10);
+	while (*p == ' ')
+		p++;
+	l->file = p;
+	return true;
+}
+
+static int add_exec_range(struct ulp_symbols *syms, size_t *cap, const struct maps_line *l)
+{
+	if (syms->nr_exec == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 32;
+		void *p = realloc(syms->exec, ncap * sizeof(*syms->exec));
+
+		if (!p)
+			return -ENOMEM;
+		syms->exec = p;
+		*cap = ncap;
+	}
+	syms->exec[syms->nr_exec].path = strdup(l->file);
+	if (!syms->exec[syms->nr_exec].path)
+		return -ENOMEM;
+	syms->exec[syms->nr_exec].start = l->start;
+	syms->exec[syms->nr_exec].end = l->end;
+	syms->nr_exec++;
+	return 0;
+}
+
+static int add_file_start(struct ulp_symbols *syms, size_t *cap, const struct maps_line *l)
+{
+	if (syms->nr_files == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 32;
+		void *p = realloc(syms->files, ncap * sizeof(*syms->files));
+
+		if (!p)
+			return -ENOMEM;
+		syms->files = p;
+		*cap = ncap;
+	}
+	syms->files[syms->nr_files].start = l->start;
+	syms->files[syms->nr_files].id = l->id;
+	syms->nr_files++;
+	return 0;
+}
+
+/*
+ * Report the process's modules to libdwfl from one read of its maps, which
+ * also gives the executable file mappings (libdwfl reports every mapped
+ * file as a module, but only those with code mapped are loaded objects: a
+ * library the process merely mmap()s as data, a debugger's, a linker's or
+ * ulpd's own, would otherwise pass for a second copy of it), the identity
+ * of each file for the ELF cache, and the vDSO.  Returns 0, -errno from
+ * reading the maps, or 1 when libdwfl refused the report.
+ */
+static int report_modules(struct ulp_symbols *syms)
+{
+	size_t len = 0, exec_cap = 0, files_cap = 0;
+	uint64_t vdso_start = 0, vdso_end = 0;
+	struct maps_line l;
+	char *text, *cur;
+	int ret;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)syms->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	while (getline(&line, &size, f) > 0) {
-		unsigned long long start, end;
-		char perms[8], *file;
-		int pos = 0;
-
-		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &start, &end, perms, &pos) < 3 ||
-		    !pos || perms[2] != 'x')
-			continue;
-		file = line + pos;
-		file[strcspn(file, "\n")] = '\0';
-		if (file[0] != '/')
-			continue;
-		if (syms->nr_exec == cap) {
-			size_t ncap = cap ? 2 * cap : 32;
-			void *p = realloc(syms->exec, ncap * sizeof(*syms->exec));
-
-			if (!p)
-				goto out;
-			syms->exec = p;
-			cap = ncap;
-		}
-		syms->exec[syms->nr_exec].path = strdup(file);
-		if (!syms->exec[syms->nr_exec].path)
-			goto out;
-		syms->exec[syms->nr_exec].start = start;
-		syms->exec[syms->nr_exec].end = end;
-		syms->nr_exec++;
+	ret = read_maps_text(syms->pid, &text, &len);
+	if (ret < 0)
+		return ret;
+	f = fmemopen(text, len ? len : 1, "r");
+	if (!f) {
+		free(text);
+		return -ENOMEM;
 	}
-	syms->exec_known = !ferror(f);
-out:
-	free(line);
+	ret = len ? dwfl_linux_proc_maps_report(syms->dwfl, f) : 0;
 	fclose(f);
+	if (ret) {
+		free(text);
+		return 1;
+	}
+	cur = text;
+	while (next_maps_line(&cur, &l)) {
+		if (!strcmp(l.file, "[vdso]")) {
+			vdso_start = l.start;
+			vdso_end = l.end;
+		}
+		if (l.file[0] != '/')
+			continue;
+		if (l.offset == 0 && (ret = add_file_start(syms, &files_cap, &l)) < 0)
+			break;
+		if (l.perms[2] == 'x' && (ret = add_exec_range(syms, &exec_cap, &l)) < 0)
+			break;
+	}
+	free(text);
+	if (ret < 0)
+		return ret;
+	syms->exec_known = true;
+	/* Named so that libdwfl's own callback reads its image from memory. */
+	if (vdso_start) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "[vdso: %d]", (int)syms->pid);
+		if (!dwfl_report_module(syms->dwfl, name, vdso_start, vdso_end))
+			return 1;
+	}
+	return 0;
 }
 
 static bool has_code_mapped(const struct ulp_symbols *syms, const char *path, uint64_t low,
@@ -488,7 +698,7 @@ static int name_objects(struct ulp_symbols *syms)
 	 * included.
 	 */
 	for (size_t i = 0; i < syms->nr && !main_obj; i++) {
-		if (is_main_exe(syms->pid, syms->objs[i].path))
+		if (is_main_exe(syms, syms->objs[i].path))
 			main_obj = &syms->objs[i];
 	}
 	/* Without access to the link, the one ET_EXEC module, if any. */
@@ -565,30 +775,24 @@ int ulp_symbols_open(pid_t pid, struct ulp_symbols **out)
 	}
 
 	dwfl_report_begin(syms->dwfl);
-	r = dwfl_linux_proc_report(syms->dwfl, pid);
+	r = report_modules(syms);
 	if (dwfl_report_end(syms->dwfl, NULL, NULL) && !r)
-		r = -1;
-	if (r == ENOENT || r == ESRCH) {
+		r = 1;
+	if (r == -ENOENT || r == -ESRCH) {
 		err = process_gone(pid);
-		goto fail;
-	}
-	/* libdwfl's word for an empty auxv: nothing in user space to read. */
-	if (r == ENOEXEC) {
-		err = process_gone(pid);
-		goto fail;
-	}
-	if (r > 0) {
-		err = ulp_errorf(-r, "cannot read the memory map of process %d: %s", (int)pid,
-				 strerror(r));
 		goto fail;
 	}
 	if (r < 0) {
+		err = ulp_errorf(r, "cannot read the memory map of process %d: %s", (int)pid,
+				 strerror(-r));
+		goto fail;
+	}
+	if (r > 0) {
 		err = ulp_errorf(-EIO, "cannot read the memory map of process %d: %s", (int)pid,
 				 dwfl_errmsg(-1));
 		goto fail;
 	}
 
-	read_exec_ranges(syms);
 	dwfl_getmodules(syms->dwfl, collect_module, syms, 0);
 	if (syms->err) {
 		err = ulp_errorf(syms->err, "cannot list the objects of process %d: %s", (int)pid,
@@ -626,6 +830,8 @@ void ulp_symbols_close(struct ulp_symbols *syms)
 	}
 	free(syms->objs);
 	free(syms->map_files);
+	free(syms->files);
+	free(syms->exe);
 	for (size_t i = 0; i < syms->nr_exec; i++)
 		free(syms->exec[i].path);
 	free(syms->exec);

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "elf_cache.h"
 #include "error.h"
 #include "symbols.h"
 
@@ -863,6 +864,8 @@ static int replaced_file_unprivileged(void *arg)
 
 	if (can_open_map_files())
 		return 1;
+	/* An unprivileged ulpd never had the mapped file itself to cache. */
+	ulp_elf_cache_flush();
 	if (ulp_symbols_open(pid, &syms))
 		return 2;
 	/* Not named after the wrong file's SONAME (it has none): its file name. */
