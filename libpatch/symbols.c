@@ -247,8 +247,8 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *module_name, 
 			snprintf(path, sizeof(path), "/proc/%d/exe", (int)syms->pid);
 			if (is_main_exe(syms, module_name))
 				fd = open_for_dwfl(path, module_name, file_name);
-		} else if (fd < 0 && snprintf(path, sizeof(path), "/proc/%d/root%s",
-					      (int)syms->pid, module_name) < (int)sizeof(path)) {
+		} else if (fd < 0 && snprintf(path, sizeof(path), "/proc/%d/root%s", (int)syms->pid,
+					      module_name) < (int)sizeof(path)) {
 			fd = open_for_dwfl(path, path, file_name);
 		}
 		/* The very file mapped (same inode): what later processes get. */
