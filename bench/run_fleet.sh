@@ -89,6 +89,10 @@ cpu_split patched apply "$PATCH"
 apply_s=$SECONDS_TAKEN
 apply_cpu="$ULPD_MS + $TARGET_MS"
 apply_rss=$(rss_kb)
+# what ulpd costs while it only watches the N patched processes
+u0=$(cpu_ms "$ULPD_PID")
+sleep 10
+idle_ms=$(awk -v d=$(($(cpu_ms "$ULPD_PID") - u0)) 'BEGIN { printf "%.0f", d / 10 }')
 cpu_split reverted revert fleet_fix
 revert_s=$SECONDS_TAKEN
 revert_cpu="$ULPD_MS + $TARGET_MS"
@@ -100,7 +104,7 @@ for p in "${pids[@]}"; do
 done
 
 report <<TABLE
-| processes | apply --exe | revert --exe | CPU ms per process, apply: ulpd + the rest | revert | ulpd peak RSS after apply | after revert | CPUs |
-|---|---|---|---|---|---|---|---|
-| $N | $apply_s s | $revert_s s | $apply_cpu | $revert_cpu | $((apply_rss / 1024)) MiB | $((revert_rss / 1024)) MiB | $(nproc) |
+| processes | apply --exe | revert --exe | CPU ms per process, apply: ulpd + the rest | revert | ulpd CPU while idle, ms/s | ulpd peak RSS after apply | after revert | CPUs |
+|---|---|---|---|---|---|---|---|---|
+| $N | $apply_s s | $revert_s s | $apply_cpu | $revert_cpu | $idle_ms | $((apply_rss / 1024)) MiB | $((revert_rss / 1024)) MiB | $(nproc) |
 TABLE
