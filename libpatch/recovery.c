@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -323,12 +324,38 @@ static int ulp_recovery_write(struct ulp_target *t, struct ulp_process *p)
 	hdr[2] = ulp_saved_sum(text, len);
 	base = t->rt_info + offsetof(struct ulp_rt_info, saved) +
 	       (hdr[0] % 2) * sizeof(struct ulp_rt_saved);
-	ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_saved, data), text, len);
-	if (ret == 0)
-		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_saved, len), &hdr[1],
-				    2 * sizeof(uint64_t));
-	if (ret == 0)
-		ret = ulp_mem_write(p, base, &hdr[0], sizeof(uint64_t));
+	_Static_assert(offsetof(struct ulp_rt_saved, sum) ==
+				       offsetof(struct ulp_rt_saved, len) + sizeof(uint64_t) &&
+			       offsetof(struct ulp_rt_saved, data) ==
+				       offsetof(struct ulp_rt_saved, sum) + sizeof(uint64_t),
+		       "len, sum and data follow each other");
+	/*
+	 * One write for all, at every step of every apply: len, sum and the
+	 * text, then seq, in that order (the kernel copies the pieces in
+	 * order, so a ulpd killed in the middle leaves the new seq unwritten).
+	 */
+	{
+		struct iovec local[3] = { { &hdr[1], 2 * sizeof(uint64_t) },
+					  { (void *)text, len },
+					  { &hdr[0], sizeof(uint64_t) } };
+		struct iovec remote[2] = {
+			{ (void *)(uintptr_t)(base + offsetof(struct ulp_rt_saved, len)),
+			  2 * sizeof(uint64_t) + len },
+			{ (void *)(uintptr_t)base, sizeof(uint64_t) }
+		};
+		ssize_t all = (ssize_t)(3 * sizeof(uint64_t) + len);
+
+		ret = process_vm_writev(p->pid, local, 3, remote, 2, 0) == all ? 0 : -1;
+	}
+	/* process_vm_writev refuses what /proc/PID/mem may still allow */
+	if (ret < 0) {
+		ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_saved, data), text, len);
+		if (ret == 0)
+			ret = ulp_mem_write(p, base + offsetof(struct ulp_rt_saved, len), &hdr[1],
+					    2 * sizeof(uint64_t));
+		if (ret == 0)
+			ret = ulp_mem_write(p, base, &hdr[0], sizeof(uint64_t));
+	}
 	json_object_put(j);
 	return ret;
 }
