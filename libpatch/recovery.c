@@ -663,6 +663,8 @@ int ulp_recovery_adoptable(pid_t pid)
 	uint32_t hdr[2];
 	int ret;
 
+	/* an earlier process's message must not pass for this one's */
+	ulp_error_clear();
 	if (!ulp_proc_maps_has_code(pid, ULP_RT_MAPPED))
 		return 1; /* no runtime: never patched (or gone) */
 	ret = ulp_symbols_open(pid, &syms);
@@ -683,8 +685,10 @@ int ulp_recovery_adoptable(pid_t pid)
 	if (ret == 0) {
 		/* rebuilt as a takeover would, patch files included, but only read */
 		ret = ulp_recovery_load_from(t, &peek, true);
-		if (ret == -EBUSY)
+		if (ret == -EBUSY) {
 			ret = 1; /* another socket's ulpd's */
+			ulp_error_clear();
+		}
 		else if (ret == -ENOENT && !ulp_last_error()[0])
 			ret = ulp_errorf(
 				-ENOENT,

@@ -236,7 +236,19 @@ untrack_pid "$ULPD_PID"
 ULPD_PID=
 
 step "a state too large to save is said once, and the work goes on"
-mkdir -p "$TMP/state"
+# A process another ulpd (another socket) patched, started first so that
+# --can-adopt meets it before ours: its verdict must not leak into ours.
+mkdir -p "$TMP/state" "$TMP/other-state"
+"$ULPD_BIN" --socket "$TMP/other.sock" --state-dir "$TMP/other-state" \
+	--runtime "$ULP_RUNTIME" </dev/null >"$TMP/ulpd-other.log" 2>&1 &
+other_ulpd=$!
+track_pid "$other_ulpd"
+wait_until "the other ulpd to accept connections" "$WAIT_TIMEOUT" \
+	timeout -k 1 5 "$ULPCTL_BIN" status --socket "$TMP/other.sock"
+start_target o klp_target
+opid=$(target_pid o)
+timeout -k 5 "$CMD_TIMEOUT" "$ULPCTL_BIN" apply "$DEMO" -p "$opid" --socket "$TMP/other.sock" \
+	</dev/null >/dev/null 2>&1 || fail "the other ulpd could not patch process $opid"
 ULPD_SAVE_MAX=100 "$ULPD_BIN" --socket "$SOCK" --state-dir "$TMP/state" \
 	--runtime "$ULP_RUNTIME" </dev/null >"$TMP/ulpd-small.log" 2>&1 &
 ULPD_PID=$!
@@ -254,12 +266,17 @@ assert_contains "$run_cmd_out" \
 	"process $spid: cannot be taken over: process $spid has ulp's runtime but no saved state" \
 	"--can-adopt"
 assert_contains "$run_cmd_out" "not all can be taken over by this ulpd" "--can-adopt"
+assert_not_contains "$run_cmd_out" "process $opid" "--can-adopt (another ulpd's process)"
+assert_not_contains "$run_cmd_out" "managed by the ulpd of" "--can-adopt (another ulpd's verdict)"
 ulpctl_ok revert klp_callbacks_demo -p "$spid"
 expect_reply s "call main" "main=main:orig"
 n=$(grep -c "cannot save ulpd's state in process $spid, a ulpd restarted after a crash would not adopt it: ulpd's state of process $spid is too large to save" \
 	"$TMP/ulpd-small.log" || true)
 [ "$n" -eq 1 ] || fail "the failed save was said $n times (once expected): $(cat "$TMP/ulpd-small.log")"
 stop_target s
+stop_target o
+kill_pid "$other_ulpd" TERM
+untrack_pid "$other_ulpd"
 kill_pid "$ULPD_PID" TERM
 untrack_pid "$ULPD_PID"
 ULPD_PID=
