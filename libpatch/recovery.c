@@ -688,8 +688,7 @@ int ulp_recovery_adoptable(pid_t pid)
 		if (ret == -EBUSY) {
 			ret = 1; /* another socket's ulpd's */
 			ulp_error_clear();
-		}
-		else if (ret == -ENOENT && !ulp_last_error()[0])
+		} else if (ret == -ENOENT && !ulp_last_error()[0])
 			ret = ulp_errorf(
 				-ENOENT,
 				"process %d has ulp's runtime but no saved state (its patches would be lost)",
