@@ -15,6 +15,7 @@
 #include "elf_cache.h"
 #include "elf_read.h"
 #include "error.h"
+#include "unwind_tables.h"
 
 #include <dirent.h>
 #include <elfutils/libdwfl.h>
@@ -69,7 +70,6 @@ struct ulp_symbols {
 	int err; /* first error while collecting modules */
 	struct exec_range *exec;
 	size_t nr_exec;
-	bool exec_known; /* exec[] could be read */
 	struct map_file *map_files;
 	size_t nr_map_files;
 	bool map_files_listed, map_files_denied;
@@ -459,50 +459,8 @@ static int read_maps_text(pid_t pid, char **out, size_t *len)
 	return 0;
 }
 
-/* One line of /proc/PID/maps, split in place. */
-struct maps_line {
-	uint64_t start, end, offset;
-	char perms[5];
-	struct ulp_file_id id;
-	char *file; /* "" for an anonymous mapping */
-};
-
-/* Parse the line at *cur (NUL-terminating it) and advance *cur; false at the end. */
-static bool next_maps_line(char **cur, struct maps_line *l)
-{
-	char *line = *cur, *nl, *p;
-
-	if (!*line)
-		return false;
-	nl = strchr(line, '\n');
-	if (nl) {
-		*nl = '\0';
-		*cur = nl + 1;
-	} else {
-		*cur = line + strlen(line);
-	}
-	memset(l, 0, sizeof(*l));
-	l->file = line + strlen(line);
-	l->start = strtoull(line, &p, 16);
-	if (*p != '-')
-		return true;
-	l->end = strtoull(p + 1, &p, 16);
-	while (*p == ' ')
-		p++;
-	for (int i = 0; i < 4 && *p && *p != ' '; i++)
-		l->perms[i] = *p++;
-	l->offset = strtoull(p, &p, 16);
-	l->id.dev_major = (unsigned int)strtoul(p, &p, 16);
-	if (*p == ':')
-		l->id.dev_minor = (unsigned int)strtoul(p + 1, &p, 16);
-	l->id.ino = strtoull(p, &p, 10);
-	while (*p == ' ')
-		p++;
-	l->file = p;
-	return true;
-}
-
-static int add_exec_range(struct ulp_symbols *syms, size_t *cap, const struct maps_line *l)
+static int add_exec_range(struct ulp_symbols *syms, size_t *cap, const struct ulp_unw_map *m,
+			  const char *file)
 {
 	if (syms->nr_exec == *cap) {
 		size_t ncap = *cap ? 2 * *cap : 32;
@@ -513,16 +471,16 @@ static int add_exec_range(struct ulp_symbols *syms, size_t *cap, const struct ma
 		syms->exec = p;
 		*cap = ncap;
 	}
-	syms->exec[syms->nr_exec].path = strdup(l->file);
+	syms->exec[syms->nr_exec].path = strdup(file);
 	if (!syms->exec[syms->nr_exec].path)
 		return -ENOMEM;
-	syms->exec[syms->nr_exec].start = l->start;
-	syms->exec[syms->nr_exec].end = l->end;
+	syms->exec[syms->nr_exec].start = m->start;
+	syms->exec[syms->nr_exec].end = m->end;
 	syms->nr_exec++;
 	return 0;
 }
 
-static int add_file_start(struct ulp_symbols *syms, size_t *cap, const struct maps_line *l)
+static int add_file_start(struct ulp_symbols *syms, size_t *cap, const struct ulp_unw_map *m)
 {
 	if (syms->nr_files == *cap) {
 		size_t ncap = *cap ? 2 * *cap : 32;
@@ -533,8 +491,11 @@ static int add_file_start(struct ulp_symbols *syms, size_t *cap, const struct ma
 		syms->files = p;
 		*cap = ncap;
 	}
-	syms->files[syms->nr_files].start = l->start;
-	syms->files[syms->nr_files].id = l->id;
+	/* the same spelling as the ELF cache's: major and minor apart */
+	syms->files[syms->nr_files].start = m->start;
+	syms->files[syms->nr_files].id.dev_major = (unsigned int)(m->dev >> 32);
+	syms->files[syms->nr_files].id.dev_minor = (unsigned int)m->dev;
+	syms->files[syms->nr_files].id.ino = m->ino;
 	syms->nr_files++;
 	return 0;
 }
@@ -552,8 +513,9 @@ static int report_modules(struct ulp_symbols *syms)
 {
 	size_t len = 0, exec_cap = 0, files_cap = 0;
 	uint64_t vdso_start = 0, vdso_end = 0;
-	struct maps_line l;
-	char *text, *cur;
+	char *text, *line, *next;
+	struct ulp_unw_map m;
+	const char *file;
 	int ret;
 	FILE *f;
 
@@ -571,23 +533,28 @@ static int report_modules(struct ulp_symbols *syms)
 		free(text);
 		return 1;
 	}
-	cur = text;
-	while (next_maps_line(&cur, &l)) {
-		if (!strcmp(l.file, "[vdso]")) {
-			vdso_start = l.start;
-			vdso_end = l.end;
-		}
-		if (l.file[0] != '/')
+	for (line = text; *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		if (ulp_maps_parse_line(line, &m, &file) < 0)
 			continue;
-		if (l.offset == 0 && (ret = add_file_start(syms, &files_cap, &l)) < 0)
+		if (m.flags & ULP_MAP_VDSO) {
+			vdso_start = m.start;
+			vdso_end = m.end;
+		}
+		if (file[0] != '/')
+			continue;
+		if (m.offset == 0 && (ret = add_file_start(syms, &files_cap, &m)) < 0)
 			break;
-		if (l.perms[2] == 'x' && (ret = add_exec_range(syms, &exec_cap, &l)) < 0)
+		if ((m.flags & ULP_MAP_X) && (ret = add_exec_range(syms, &exec_cap, &m, file)) < 0)
 			break;
 	}
 	free(text);
 	if (ret < 0)
 		return ret;
-	syms->exec_known = true;
 	/* Named so that libdwfl's own callback reads its image from memory. */
 	if (vdso_start) {
 		char name[32];
@@ -602,8 +569,6 @@ static int report_modules(struct ulp_symbols *syms)
 static bool has_code_mapped(const struct ulp_symbols *syms, const char *path, uint64_t low,
 			    uint64_t high)
 {
-	if (!syms->exec_known)
-		return true; /* cannot tell: keep it */
 	for (size_t i = 0; i < syms->nr_exec; i++) {
 		const struct exec_range *r = &syms->exec[i];
 

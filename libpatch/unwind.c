@@ -128,7 +128,8 @@ static int ulp_unw_read_maps(struct ulp_unwinder *u)
 	if (!f)
 		return -errno;
 	while (getline(&line, &len, f) > 0) {
-		if (ulp_maps_parse_line(line, &m) < 0 || !(m.flags & (ULP_MAP_X | ULP_MAP_OBJECT)))
+		if (ulp_maps_parse_line(line, &m, NULL) < 0 ||
+		    !(m.flags & (ULP_MAP_X | ULP_MAP_OBJECT)))
 			continue;
 		if (nr == cap) {
 			struct ulp_unw_map *n;

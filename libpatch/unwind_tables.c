@@ -120,7 +120,7 @@ int ulp_ehhdr_parse(const void *buf, size_t len, uint64_t hdr_addr, struct ulp_e
 	return 0;
 }
 
-int ulp_maps_parse_line(const char *line, struct ulp_unw_map *m)
+int ulp_maps_parse_line(const char *line, struct ulp_unw_map *m, const char **name)
 {
 	unsigned long long start, end, offset, ino;
 	unsigned int major, minor;
@@ -150,6 +150,8 @@ int ulp_maps_parse_line(const char *line, struct ulp_unw_map *m)
 		m->flags |= ULP_MAP_OBJECT;
 	else if (strncmp(path, "[vdso]", 6) == 0)
 		m->flags |= ULP_MAP_OBJECT | ULP_MAP_VDSO;
+	if (name)
+		*name = path;
 	return 0;
 }
 

@@ -63,8 +63,11 @@ struct ulp_unw_map {
 	int obj; /* index of its object in the unwinder's table, or -1 */
 };
 
-/* Parse one line of /proc/PID/maps.  Returns 0 or -EINVAL. */
-int ulp_maps_parse_line(const char *line, struct ulp_unw_map *m);
+/*
+ * Parse one line of /proc/PID/maps.  Returns 0 or -EINVAL.  If path is not
+ * NULL, *path points into line at the mapping's name ("" for none).
+ */
+int ulp_maps_parse_line(const char *line, struct ulp_unw_map *m, const char **path);
 
 /*
  * Index of the mapping holding addr in maps[0..n), sorted by address and

@@ -229,12 +229,13 @@ static void test_ehhdr_self(void **state)
 static void test_maps_parse(void **state)
 {
 	struct ulp_unw_map m;
+	const char *name;
 
 	(void)state;
 	assert_int_equal(
 		ulp_maps_parse_line(
 			"7f1c2a228000-7f1c2a3a4000 r-xp 00028000 fe:01 1835 /usr/lib/x86_64-linux-gnu/libc.so.6\n",
-			&m),
+			&m, NULL),
 		0);
 	assert_int_equal(m.start, 0x7f1c2a228000ull);
 	assert_int_equal(m.end, 0x7f1c2a3a4000ull);
@@ -245,24 +246,26 @@ static void test_maps_parse(void **state)
 	assert_int_equal(m.obj, -1);
 	assert_int_equal(ulp_maps_parse_line("7ffd5e1f0000-7ffd5e1f2000 r-xp 00000000 00:00 0 "
 					     "                         [vdso]\n",
-					     &m),
+					     &m, NULL),
 			 0);
 	assert_int_equal(m.flags, ULP_MAP_R | ULP_MAP_X | ULP_MAP_OBJECT | ULP_MAP_VDSO);
-	assert_int_equal(ulp_maps_parse_line("7f00000000-7f00001000 rwxp 00000000 00:00 0\n", &m),
-			 0);
+	assert_int_equal(
+		ulp_maps_parse_line("7f00000000-7f00001000 rwxp 00000000 00:00 0\n", &m, &name), 0);
 	assert_int_equal(m.flags, ULP_MAP_R | ULP_MAP_W | ULP_MAP_X);
+	assert_string_equal(name, ""); /* anonymous: nothing after the inode but the newline */
 	assert_int_equal(ulp_maps_parse_line("7f0000-7f1000 r-xp 00001000 00:01 4242 /memfd:ulp "
 					     "patch (deleted)\n",
-					     &m),
+					     &m, &name),
 			 0);
 	assert_int_equal(m.flags, ULP_MAP_R | ULP_MAP_X | ULP_MAP_OBJECT);
+	assert_string_equal(name, "/memfd:ulp patch (deleted)\n");
 	assert_int_equal(ulp_maps_parse_line("ffffffffff600000-ffffffffff601000 --xp 00000000 "
 					     "00:00 0                  [vsyscall]\n",
-					     &m),
+					     &m, NULL),
 			 0);
 	assert_int_equal(m.flags, ULP_MAP_X);
-	assert_int_equal(ulp_maps_parse_line("garbage\n", &m), -EINVAL);
-	assert_int_equal(ulp_maps_parse_line("2000-1000 r-xp 0 00:00 0\n", &m), -EINVAL);
+	assert_int_equal(ulp_maps_parse_line("garbage\n", &m, NULL), -EINVAL);
+	assert_int_equal(ulp_maps_parse_line("2000-1000 r-xp 0 00:00 0\n", &m, NULL), -EINVAL);
 }
 
 static void test_maps_find(void **state)
