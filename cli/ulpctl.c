@@ -154,6 +154,35 @@ static int ulpctl_parse(int argc, char **argv, struct ulpctl_args *a)
 	return 0;
 }
 
+/* --exe requests ulpd is running or has yet to start (ulpd_fleet_status). */
+static void ulpctl_print_exe_requests(struct json_object *reply)
+{
+	struct json_object *reqs, *v;
+
+	if (!json_object_object_get_ex(reply, "exe_requests", &reqs))
+		return;
+	for (size_t i = 0; i < json_object_array_length(reqs); i++) {
+		struct json_object *r = json_object_array_get_idx(reqs, i);
+		bool apply;
+
+		json_object_object_get_ex(r, "action", &v);
+		apply = !strcmp(json_object_get_string(v), "apply");
+		json_object_object_get_ex(r, "patch", &v);
+		printf("--exe request: %s patch '%s' %s ", apply ? "apply" : "revert",
+		       json_object_get_string(v), apply ? "to" : "in");
+		json_object_object_get_ex(r, "exe", &v);
+		printf("%s: ", json_object_get_string(v));
+		json_object_object_get_ex(r, "state", &v);
+		printf("%s", json_object_get_string(v));
+		if (json_object_object_get_ex(r, "done", &v)) {
+			printf(", %lld", (long long)json_object_get_int64(v));
+			json_object_object_get_ex(r, "total", &v);
+			printf(" of %lld process(es) done", (long long)json_object_get_int64(v));
+		}
+		printf("\n");
+	}
+}
+
 static void ulpctl_print_status(struct json_object *reply)
 {
 	struct json_object *procs;
@@ -212,6 +241,7 @@ static void ulpctl_print_status(struct json_object *reply)
 			}
 		}
 	}
+	ulpctl_print_exe_requests(reply);
 }
 
 /*
@@ -459,6 +489,8 @@ int main(int argc, char **argv)
 
 			json_object_object_get_ex(reply, "processes", &procs);
 			json_object_object_add(out, "processes", json_object_get(procs));
+			if (json_object_object_get_ex(reply, "exe_requests", &procs))
+				json_object_object_add(out, "exe_requests", json_object_get(procs));
 			printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
 			json_object_put(out);
 		} else {

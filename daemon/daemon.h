@@ -41,6 +41,14 @@ int ulpd_tick(void);
 /* Connections of waiting clients, to poll for hang-ups (ulpd_client_gone). */
 size_t ulpd_waiting_fds(int *fds, size_t max);
 void ulpd_client_gone(int fd);
+/* In a forked worker: the waiting clients' connections are the parent's. */
+void ulpd_waiters_close_fds(void);
+/*
+ * In a forked worker: close what is the parent's to answer or close (the
+ * control socket, clients' connections), so that no client waits on a
+ * worker to see its reply end.
+ */
+void ulpd_close_parent_fds(void);
 
 /* Loader-hook channels of the targets, to poll for events (ulpd_hook_ready). */
 size_t ulpd_hook_fds(int *fds, size_t max);

@@ -6,6 +6,12 @@
  * they are patched by a few forked copies of ulpd in parallel, each saving
  * what it did in the processes it touched (libpatch/recovery.h), and this
  * ulpd then takes them over from that saved state, as after a restart.
+ *
+ * Such a request runs in the background of ulpd's loop: while workers
+ * patch a thousand processes for seconds, ulpd goes on answering other
+ * clients, serving loader hooks and --persist starts, and completing
+ * transitions.  Only the processes a request is still working on are out
+ * of reach (ulpd_fleet_busy); --exe requests run one after the other.
  */
 #include <fcntl.h>
 #include <errno.h>
@@ -16,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -30,13 +37,50 @@
 
 /* Copies of ulpd working at once: enough to keep the CPUs busy while targets run. */
 #define ULPD_FLEET_WORKERS_MAX 16
+/* --exe requests waiting for the one running: beyond that, the client is told to retry */
+#define ULPD_FLEET_QUEUE_MAX 64
+/* ULPD_FLEET_HOLD (tests): how long a worker waits for the file before it starts anyway */
+#define ULPD_FLEET_HOLD_MAX_MS 60000
 
 struct ulpd_fleet_entry {
 	pid_t pid;
-	char result[16]; /* patched, reverted, pending, already, skipped, failed */
+	char result[16]; /* patched, reverted, pending, already, skipped, failed; "" while busy */
 	char error[512];
 	uint64_t rt_info, r_debug; /* the worker's t->rt_info and t->r_debug */
 };
+
+/* One forked ulpd and what it has written so far of its current line. */
+struct ulpd_fleet_worker {
+	pid_t pid;
+	int fd; /* read end of its pipe; -1 once it closed it */
+	char *buf;
+	size_t len, cap;
+};
+
+/* Index of a busy process, by pid (sorted) for ulpd_fleet_busy(). */
+struct ulpd_fleet_pid {
+	pid_t pid;
+	size_t i;
+};
+
+struct ulpd_fleet_job {
+	int client; /* where the reply goes */
+	struct ucred peer;
+	struct ulpd_fleet_op op; /* its strings are the job's copies */
+	char *exe;
+	struct ulpd_fleet_entry *e; /* every process found, skipped ones included */
+	size_t n;
+	size_t *todo; /* the indexes in e the workers work on */
+	size_t m;
+	struct ulpd_fleet_pid *by_pid; /* the todo ones, sorted */
+	struct ulpd_fleet_worker w[ULPD_FLEET_WORKERS_MAX];
+	size_t nr_workers;
+};
+
+/* The running request first, then those waiting for it. */
+static struct ulpd_fleet_job *ulpd_fleet_jobs[1 + ULPD_FLEET_QUEUE_MAX];
+static size_t ulpd_fleet_nr_jobs;
+static bool ulpd_fleet_running;
 
 /* Does pid run the executable exe (st: its stat, id: its build-id or NULL)? */
 static int ulpd_runs_exe(pid_t pid, const char *exe, const struct stat *st, const char *id,
@@ -70,16 +114,32 @@ static int ulpd_runs_exe(pid_t pid, const char *exe, const struct stat *st, cons
 	return same;
 }
 
-/* One forked ulpd: its share of the processes, one JSON line each on out. */
-static void ulpd_fleet_worker(struct ulpd_fleet_entry *e, size_t n, size_t first, size_t step,
-			      const struct ulpd_fleet_op *op, int out)
+/* ULPD_FLEET_HOLD=FILE: tests hold the workers until FILE exists, to look at ulpd meanwhile. */
+static void ulpd_fleet_hold(void)
 {
-	for (size_t i = first; i < n; i += step) {
+	const char *file = getenv("ULPD_FLEET_HOLD");
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+
+	for (int ms = 0; file && *file && ms < ULPD_FLEET_HOLD_MAX_MS; ms += 10) {
+		if (access(file, F_OK) == 0)
+			return;
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* One forked ulpd: its share of the processes, one JSON line each on out. */
+static void ulpd_fleet_worker(const struct ulpd_fleet_job *job, size_t first, size_t step, int out)
+{
+	const struct ulpd_fleet_op *op = &job->op;
+
+	ulpd_fleet_hold();
+	for (size_t k = first; k < job->m; k += step) {
+		size_t i = job->todo[k];
 		struct json_object *j = json_object_new_object();
 		struct ulp_apply_opts opts = { .display = op->display, .budget_ms = op->budget_ms };
 		struct ulp_target *t;
 		const char *res;
-		int ret = ulpd_target_for_worker(e[i].pid, &t);
+		int ret = ulpd_target_for_worker(job->e[i].pid, &t);
 
 		if (ret == 0 && op->apply)
 			ret = ulp_patch_apply(t, op->patch, &opts, NULL);
@@ -109,84 +169,135 @@ static void ulpd_fleet_worker(struct ulpd_fleet_entry *e, size_t n, size_t first
 	}
 }
 
-static void ulpd_fleet_read(FILE *f, struct ulpd_fleet_entry *e, size_t n)
+/*
+ * One line of a worker: that process is done with, and ulpd takes over
+ * what the worker changed in it (the process is no longer busy).
+ */
+static void ulpd_fleet_line(struct ulpd_fleet_job *job, const char *line)
 {
-	size_t cap = 0;
-	char *line = NULL;
+	struct json_object *j = json_tokener_parse(line), *v;
+	struct ulpd_fleet_entry *e;
+	int64_t i = -1;
 
-	/* a line may be long: an error message quoting paths */
-	while (getline(&line, &cap, f) > 0) {
-		struct json_object *j = json_tokener_parse(line), *v;
-		int64_t i = -1;
-
-		if (j && json_object_object_get_ex(j, "i", &v))
-			i = json_object_get_int64(v);
-		if (i >= 0 && (size_t)i < n) {
-			if (json_object_object_get_ex(j, "result", &v))
-				snprintf(e[i].result, sizeof(e[i].result), "%s",
-					 json_object_get_string(v));
-			if (json_object_object_get_ex(j, "error", &v))
-				snprintf(e[i].error, sizeof(e[i].error), "%s",
-					 json_object_get_string(v));
-			if (json_object_object_get_ex(j, "rt_info", &v))
-				e[i].rt_info = json_object_get_uint64(v);
-			if (json_object_object_get_ex(j, "r_debug", &v))
-				e[i].r_debug = json_object_get_uint64(v);
-		}
+	if (j && json_object_object_get_ex(j, "i", &v))
+		i = json_object_get_int64(v);
+	if (i < 0 || (size_t)i >= job->n || job->e[i].result[0]) {
 		json_object_put(j);
+		return;
 	}
-	free(line);
+	e = &job->e[i];
+	if (json_object_object_get_ex(j, "error", &v))
+		snprintf(e->error, sizeof(e->error), "%s", json_object_get_string(v));
+	if (json_object_object_get_ex(j, "rt_info", &v))
+		e->rt_info = json_object_get_uint64(v);
+	if (json_object_object_get_ex(j, "r_debug", &v))
+		e->r_debug = json_object_get_uint64(v);
+	/* the result last: with it, the process is no longer the job's */
+	if (json_object_object_get_ex(j, "result", &v))
+		snprintf(e->result, sizeof(e->result), "%s", json_object_get_string(v));
+	else
+		snprintf(e->result, sizeof(e->result), "failed");
+	json_object_put(j);
+	if (!strcmp(e->result, "patched") || !strcmp(e->result, "reverted") ||
+	    !strcmp(e->result, "pending"))
+		ulpd_target_readopt(e->pid, e->rt_info, e->r_debug);
 }
 
-/* Fork the workers, collect their lines, wait for them all. */
-static void ulpd_fleet_run(struct ulpd_fleet_entry *e, size_t n, const struct ulpd_fleet_op *op)
+/* Take what the worker wrote; at its end, reap it.  False once it is gone. */
+static bool ulpd_fleet_worker_read(struct ulpd_fleet_job *job, struct ulpd_fleet_worker *w)
+{
+	for (;;) {
+		ssize_t got;
+		char *nl;
+
+		if (w->len + 1 >= w->cap) {
+			size_t cap = w->cap ? 2 * w->cap : 4096;
+			char *nb = realloc(w->buf, cap);
+
+			if (!nb)
+				break;
+			w->buf = nb;
+			w->cap = cap;
+		}
+		got = read(w->fd, w->buf + w->len, w->cap - w->len - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && errno == EAGAIN)
+			return true;
+		if (got <= 0)
+			break;
+		w->len += (size_t)got;
+		w->buf[w->len] = '\0';
+		/* a line may be long: an error message quoting paths */
+		while ((nl = memchr(w->buf, '\n', w->len))) {
+			*nl = '\0';
+			ulpd_fleet_line(job, w->buf);
+			w->len -= (size_t)(nl + 1 - w->buf);
+			memmove(w->buf, nl + 1, w->len);
+		}
+	}
+	close(w->fd);
+	w->fd = -1;
+	free(w->buf);
+	w->buf = NULL;
+	while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return false;
+}
+
+static int ulpd_fleet_pid_cmp(const void *a, const void *b)
+{
+	const struct ulpd_fleet_pid *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Fork the workers; they report through their pipes. */
+static void ulpd_fleet_start(struct ulpd_fleet_job *job)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t k = (size_t)(cpus > 0 ? 8 * cpus : 8);
-	FILE *in[ULPD_FLEET_WORKERS_MAX] = { 0 };
-	pid_t kids[ULPD_FLEET_WORKERS_MAX];
-	size_t started = 0;
 
+	ulpd_fleet_running = true;
 	if (k > ULPD_FLEET_WORKERS_MAX)
 		k = ULPD_FLEET_WORKERS_MAX;
-	if (k > n)
-		k = n;
+	if (k > job->m)
+		k = job->m;
 	for (size_t w = 0; w < k; w++) {
 		int fds[2];
+		pid_t kid;
 
 		if (pipe2(fds, O_CLOEXEC) < 0)
 			break;
-		kids[w] = fork();
-		if (kids[w] == 0) {
-			/* a copy of ulpd that only works: it must not touch the socket or clients
-			 */
+		kid = fork();
+		if (kid == 0) {
+			/* a copy of ulpd that only works: no socket, no client of the parent's */
 			close(fds[0]);
 			signal(SIGTERM, SIG_DFL);
-			ulpd_fleet_worker(e, n, w, k, op, fds[1]);
+			ulpd_close_parent_fds();
+			ulpd_fleet_worker(job, w, k, fds[1]);
 			_exit(0);
 		}
 		close(fds[1]);
-		if (kids[w] < 0) {
+		if (kid < 0) {
 			close(fds[0]);
 			break;
 		}
-		in[w] = fdopen(fds[0], "re");
-		started++;
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		job->w[job->nr_workers++] = (struct ulpd_fleet_worker){ .pid = kid, .fd = fds[0] };
 	}
-	for (size_t w = 0; w < started; w++) {
-		if (in[w]) {
-			ulpd_fleet_read(in[w], e, n);
-			fclose(in[w]);
-		}
-		while (waitpid(kids[w], NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (e[i].result[0])
-			continue;
-		snprintf(e[i].result, sizeof(e[i].result), "failed");
-		snprintf(e[i].error, sizeof(e[i].error), "no answer from ulpd's worker");
-	}
+}
+
+static void ulpd_fleet_job_free(struct ulpd_fleet_job *job)
+{
+	free(job->e);
+	free(job->todo);
+	free(job->by_pid);
+	free(job->exe);
+	free((char *)job->op.patch);
+	free((char *)job->op.display);
+	free((char *)job->op.name);
+	free(job);
 }
 
 /* The processes of exe the client may patch (others it does not see). */
@@ -250,58 +361,41 @@ int ulpd_fleet_count(const char *exe, const struct ucred *peer, size_t *nr)
 	return ret;
 }
 
-struct json_object *ulpd_fleet(const char *exe, const struct ucred *peer,
-			       const struct ulpd_fleet_op *op)
+/* Every process dealt with: the per-process summary. */
+static struct json_object *ulpd_fleet_reply(struct ulpd_fleet_job *job)
 {
 	struct json_object *r, *procs = json_object_new_array();
-	struct ulpd_fleet_entry *e = NULL, *todo;
-	size_t n = 0, m = 0, done = 0, skipped = 0, failed = 0, pending = 0;
-	const char *what = op->name;
-	int ret = ulpd_fleet_find(exe, peer, &e, &n);
+	size_t done = 0, skipped = 0, failed = 0, pending = 0;
+	const struct ulpd_fleet_op *op = &job->op;
 
-	if (ret < 0) {
-		json_object_put(procs);
-		return ulpd_reply_error(ret, NULL);
-	}
-	/* the ones to work on, in one array the workers share (skipped ones are done) */
-	todo = calloc(n ? n : 1, sizeof(*todo));
-	for (size_t i = 0; todo && i < n; i++)
-		if (!e[i].result[0])
-			todo[m++] = e[i];
-	if (todo && m)
-		ulpd_fleet_run(todo, m, op);
-	for (size_t i = 0, j = 0; todo && i < n; i++)
-		if (!e[i].result[0])
-			e[i] = todo[j++];
-	free(todo);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < job->n; i++) {
+		struct ulpd_fleet_entry *e = &job->e[i];
 		struct json_object *jp = json_object_new_object();
 
-		/* what a worker changed is in the process: ulpd takes it over */
-		if (!strcmp(e[i].result, "patched") || !strcmp(e[i].result, "reverted") ||
-		    !strcmp(e[i].result, "pending"))
-			ulpd_target_readopt(e[i].pid, e[i].rt_info, e[i].r_debug);
-		if (!strcmp(e[i].result, "failed"))
+		if (!e->result[0]) {
+			snprintf(e->result, sizeof(e->result), "failed");
+			snprintf(e->error, sizeof(e->error), "no answer from ulpd's worker");
+		}
+		if (!strcmp(e->result, "failed"))
 			failed++;
-		else if (!strcmp(e[i].result, "skipped"))
+		else if (!strcmp(e->result, "skipped"))
 			skipped++;
-		else if (!strcmp(e[i].result, "pending"))
+		else if (!strcmp(e->result, "pending"))
 			pending++;
 		else
 			done++;
-		json_object_object_add(jp, "pid", json_object_new_int(e[i].pid));
-		json_object_object_add(jp, "result", json_object_new_string(e[i].result));
-		if (e[i].error[0])
-			json_object_object_add(jp, "error", json_object_new_string(e[i].error));
+		json_object_object_add(jp, "pid", json_object_new_int(e->pid));
+		json_object_object_add(jp, "result", json_object_new_string(e->result));
+		if (e->error[0])
+			json_object_object_add(jp, "error", json_object_new_string(e->error));
 		json_object_array_add(procs, jp);
 	}
-	free(e);
 	r = ulpd_reply_ok(
 		"%s patch '%s' %s %zu of %zu process(es) of %s (%zu in transition, %zu skipped, %zu failed)",
-		op->apply ? "applied" : "reverted", what, op->apply ? "to" : "in", done + pending,
-		n, exe, pending, skipped, failed);
+		op->apply ? "applied" : "reverted", op->name, op->apply ? "to" : "in",
+		done + pending, job->n, job->exe, pending, skipped, failed);
 	json_object_object_add(r, "processes", procs);
-	json_object_object_add(r, "matched", json_object_new_int64((int64_t)n));
+	json_object_object_add(r, "matched", json_object_new_int64((int64_t)job->n));
 	json_object_object_add(r, "failed", json_object_new_int64((int64_t)failed));
 	/* the asked-for state everywhere it could be reached: skipped ones are not errors */
 	json_object_object_add(r, "ok", json_object_new_boolean(failed == 0));
@@ -309,5 +403,213 @@ struct json_object *ulpd_fleet(const char *exe, const struct ucred *peer,
 		json_object_object_add(r, "error",
 				       json_object_new_string(json_object_get_string(
 					       json_object_object_get(r, "message"))));
+	if (op->persist)
+		json_object_object_add(r, "persist", json_object_new_boolean(1));
 	return r;
+}
+
+/* Answer the first request in line with r, and forget it. */
+static void ulpd_fleet_answer_first(struct json_object *r)
+{
+	struct ulpd_fleet_job *job = ulpd_fleet_jobs[0];
+
+	ulpd_send_reply(job->client, r);
+	ulpd_fleet_job_free(job);
+	ulpd_fleet_nr_jobs--;
+	memmove(ulpd_fleet_jobs, ulpd_fleet_jobs + 1,
+		ulpd_fleet_nr_jobs * sizeof(ulpd_fleet_jobs[0]));
+}
+
+/*
+ * Start the first waiting request: find its processes now (not when it
+ * was queued), and answer at once when there is nothing to do.
+ */
+static void ulpd_fleet_next(void)
+{
+	while (!ulpd_fleet_running && ulpd_fleet_nr_jobs) {
+		struct ulpd_fleet_job *job = ulpd_fleet_jobs[0];
+		int ret;
+
+		ulp_error_clear();
+		ret = ulpd_fleet_find(job->exe, &job->peer, &job->e, &job->n);
+		if (ret == 0 && job->n) {
+			job->todo = calloc(job->n, sizeof(*job->todo));
+			job->by_pid = calloc(job->n, sizeof(*job->by_pid));
+			if (!job->todo || !job->by_pid)
+				ret = ulp_errorf(-ENOMEM, "out of memory");
+		}
+		for (size_t i = 0; ret == 0 && i < job->n; i++) {
+			if (job->e[i].result[0])
+				continue;
+			job->by_pid[job->m] = (struct ulpd_fleet_pid){ job->e[i].pid, i };
+			job->todo[job->m++] = i;
+		}
+		if (ret == 0 && job->m) {
+			qsort(job->by_pid, job->m, sizeof(*job->by_pid), ulpd_fleet_pid_cmp);
+			ulpd_fleet_start(job);
+			if (ulpd_fleet_running)
+				return;
+		}
+		ulpd_fleet_answer_first(ret < 0 ? ulpd_reply_error(ret, NULL)
+						: ulpd_fleet_reply(job));
+	}
+}
+
+/* The running request's workers are all gone: answer it, start the next. */
+static void ulpd_fleet_finish(void)
+{
+	ulpd_fleet_running = false;
+	ulpd_fleet_answer_first(ulpd_fleet_reply(ulpd_fleet_jobs[0]));
+	ulpd_fleet_next();
+}
+
+static char *ulpd_strdup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+struct json_object *ulpd_fleet(const char *exe, const struct ucred *peer,
+			       const struct ulpd_fleet_op *op, int fd)
+{
+	struct ulpd_fleet_job *job;
+
+	if (ulpd_fleet_nr_jobs >= sizeof(ulpd_fleet_jobs) / sizeof(ulpd_fleet_jobs[0]))
+		return ulpd_reply_error(
+			ulp_errorf(
+				-EAGAIN,
+				"%zu --exe requests are already waiting for ulpd; try again later",
+				ulpd_fleet_nr_jobs - 1),
+			NULL);
+	job = calloc(1, sizeof(*job));
+	if (job) {
+		job->client = fd;
+		job->peer = *peer;
+		job->op = *op;
+		job->exe = strdup(exe);
+		job->op.patch = ulpd_strdup_or_null(op->patch);
+		job->op.display = ulpd_strdup_or_null(op->display);
+		job->op.name = ulpd_strdup_or_null(op->name);
+	}
+	if (!job || !job->exe || (op->patch && !job->op.patch) ||
+	    (op->display && !job->op.display) || (op->name && !job->op.name)) {
+		if (job)
+			ulpd_fleet_job_free(job);
+		return ulpd_reply_error(ulp_errorf(-ENOMEM, "out of memory"), NULL);
+	}
+	ulpd_fleet_jobs[ulpd_fleet_nr_jobs++] = job;
+	ulpd_fleet_next();
+	return NULL;
+}
+
+size_t ulpd_fleet_fds(int *fds, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t w = 0; ulpd_fleet_running && w < ulpd_fleet_jobs[0]->nr_workers; w++)
+		if (ulpd_fleet_jobs[0]->w[w].fd >= 0 && n < max)
+			fds[n++] = ulpd_fleet_jobs[0]->w[w].fd;
+	return n;
+}
+
+void ulpd_fleet_ready(int fd)
+{
+	struct ulpd_fleet_job *job = ulpd_fleet_running ? ulpd_fleet_jobs[0] : NULL;
+	bool left = false;
+
+	for (size_t w = 0; job && w < job->nr_workers; w++) {
+		if (job->w[w].fd == fd)
+			ulpd_fleet_worker_read(job, &job->w[w]);
+		left |= job->w[w].fd >= 0;
+	}
+	if (job && !left)
+		ulpd_fleet_finish();
+}
+
+bool ulpd_fleet_busy(pid_t pid)
+{
+	struct ulpd_fleet_pid key = { .pid = pid }, *hit;
+	struct ulpd_fleet_job *job;
+
+	if (!ulpd_fleet_running)
+		return false;
+	job = ulpd_fleet_jobs[0];
+	hit = bsearch(&key, job->by_pid, job->m, sizeof(*job->by_pid), ulpd_fleet_pid_cmp);
+	return hit && !job->e[hit->i].result[0];
+}
+
+int ulpd_fleet_busy_error(pid_t pid)
+{
+	return ulp_errorf(-EBUSY,
+			  "process %d is being worked on by a running --exe request for %s; "
+			  "try again once it has answered",
+			  pid, ulpd_fleet_jobs[0]->exe);
+}
+
+bool ulpd_fleet_uses(const char *path)
+{
+	for (size_t i = 0; i < ulpd_fleet_nr_jobs; i++)
+		if (ulpd_fleet_jobs[i]->op.patch && !strcmp(ulpd_fleet_jobs[i]->op.patch, path))
+			return true;
+	return false;
+}
+
+struct json_object *ulpd_fleet_status(const struct ucred *peer)
+{
+	struct json_object *all = json_object_new_array();
+
+	for (size_t i = 0; i < ulpd_fleet_nr_jobs; i++) {
+		struct ulpd_fleet_job *job = ulpd_fleet_jobs[i];
+		bool running = i == 0 && ulpd_fleet_running;
+		struct json_object *j;
+		size_t done = 0;
+
+		/* another user's request is theirs to see */
+		if (peer->uid != 0 && peer->uid != job->peer.uid)
+			continue;
+		j = json_object_new_object();
+		json_object_object_add(j, "exe", json_object_new_string(job->exe));
+		json_object_object_add(j, "action",
+				       json_object_new_string(job->op.apply ? "apply" : "revert"));
+		json_object_object_add(j, "patch", json_object_new_string(job->op.name));
+		json_object_object_add(j, "state",
+				       json_object_new_string(running ? "running" : "waiting"));
+		if (running) {
+			for (size_t k = 0; k < job->m; k++)
+				done += job->e[job->todo[k]].result[0] != '\0';
+			json_object_object_add(j, "done", json_object_new_int64((int64_t)done));
+			json_object_object_add(j, "total", json_object_new_int64((int64_t)job->m));
+		}
+		json_object_array_add(all, j);
+	}
+	return all;
+}
+
+void ulpd_fleet_close_clients(void)
+{
+	for (size_t i = 0; i < ulpd_fleet_nr_jobs; i++)
+		close(ulpd_fleet_jobs[i]->client);
+}
+
+void ulpd_fleet_shutdown(void)
+{
+	/* the running one to its end: its workers are changing processes */
+	while (ulpd_fleet_running) {
+		struct ulpd_fleet_job *job = ulpd_fleet_jobs[0];
+
+		for (size_t w = 0; w < job->nr_workers; w++) {
+			if (job->w[w].fd < 0)
+				continue;
+			fcntl(job->w[w].fd, F_SETFL, 0);
+			ulpd_fleet_worker_read(job, &job->w[w]);
+		}
+		ulpd_fleet_running = false;
+		ulpd_fleet_answer_first(ulpd_fleet_reply(job));
+	}
+	while (ulpd_fleet_nr_jobs) {
+		ulp_error_clear();
+		ulpd_fleet_answer_first(ulpd_reply_error(
+			ulp_errorf(-ESHUTDOWN, "ulpd stopped before this --exe request started; "
+					       "nothing was changed"),
+			NULL));
+	}
 }

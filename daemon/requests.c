@@ -71,8 +71,12 @@ static void ulpd_targets_prune(void)
 	for (size_t i = 0; i < ulpd_nr_targets; i++) {
 		struct ulp_target *t = ulpd_targets[i];
 
-		/* a process that executed another program has nothing of ulp left */
-		if (ulp_target_alive(t) && (!t->rt_info || ulpd_has_runtime(t->pid))) {
+		/*
+		 * A process that executed another program has nothing of ulp
+		 * left; one a worker is changing is taken over again after it.
+		 */
+		if (ulpd_fleet_busy(t->pid) ||
+		    (ulp_target_alive(t) && (!t->rt_info || ulpd_has_runtime(t->pid)))) {
 			ulpd_targets[j++] = t;
 			continue;
 		}
@@ -182,7 +186,8 @@ static bool ulpd_adopt_each(bool (*want)(pid_t), const char *why)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (pids[i] == getpid() || ulpd_target_lookup(pids[i]) ||
-		    (want && !want(pids[i])) || !ulpd_has_runtime(pids[i]))
+		    ulpd_fleet_busy(pids[i]) || (want && !want(pids[i])) ||
+		    !ulpd_has_runtime(pids[i]))
 			continue;
 		any |= ulpd_adopt(pids[i], why);
 	}
@@ -258,22 +263,28 @@ int ulpd_target_for_worker(pid_t pid, struct ulp_target **out)
 
 void ulpd_target_readopt(pid_t pid, uint64_t rt_info, uint64_t r_debug)
 {
-	struct ulp_target *t = ulpd_target_lookup(pid);
+	struct ulp_target *old = ulpd_target_lookup(pid), *t;
 
-	if (t) {
+	if (old)
 		for (size_t i = 0; i < ulpd_nr_targets; i++)
-			if (ulpd_targets[i] == t)
+			if (ulpd_targets[i] == old)
 				ulpd_targets[i] = ulpd_targets[--ulpd_nr_targets];
-		ulpd_waiters_forget_target(t);
-		ulp_target_free(t);
-	}
 	if (ulp_target_adopt_at_rest(pid, rt_info, r_debug, &t) < 0) {
 		/* its patches stay, out of reach until a request names it again */
 		ulpd_log(LOG_WARNING, "adopt-failed", pid, NULL, "process %d: %s", pid,
 			 ulp_last_error());
 		ulp_error_clear();
+		if (old) {
+			ulpd_waiters_forget_target(old);
+			ulp_target_free(old);
+		}
 		return;
 	}
+	/* a client waiting on a transition there waits on what the worker left */
+	for (size_t i = 0; old && i < ulpd_nr_waiters; i++)
+		if (ulpd_waiters[i].t == old)
+			ulpd_waiters[i].t = t;
+	ulp_target_free(old);
 	ulpd_schedule(t);
 	if (ulpd_target_add(t) < 0)
 		ulp_target_free(t);
@@ -286,6 +297,8 @@ int ulpd_target_get(pid_t pid, struct ulp_target **out)
 	int ret;
 
 	ulpd_targets_prune();
+	if (ulpd_fleet_busy(pid))
+		return ulpd_fleet_busy_error(pid);
 	t = ulpd_target_lookup(pid);
 	if (t) {
 		*out = t;
@@ -533,6 +546,12 @@ static void ulpd_waiters_forget_target(struct ulp_target *t)
 	}
 }
 
+void ulpd_waiters_close_fds(void)
+{
+	for (size_t i = 0; i < ulpd_nr_waiters; i++)
+		close(ulpd_waiters[i].fd);
+}
+
 size_t ulpd_waiting_fds(int *fds, size_t max)
 {
 	size_t n = 0;
@@ -559,7 +578,7 @@ size_t ulpd_hook_fds(int *fds, size_t max)
 	size_t n = 0;
 
 	for (size_t i = 0; i < ulpd_nr_targets && n < max; i++)
-		if (ulpd_targets[i]->hook_fd >= 0)
+		if (ulpd_targets[i]->hook_fd >= 0 && !ulpd_fleet_busy(ulpd_targets[i]->pid))
 			fds[n++] = ulpd_targets[i]->hook_fd;
 	return n;
 }
@@ -586,7 +605,8 @@ int ulpd_tick(void)
 		struct ulp_target *t = ulpd_targets[i];
 		struct ulp_pending_transition *pt = t->transition;
 
-		if (!pt || pt->next_attempt_us > now)
+		/* a worker may be changing it: its turn comes when taken over again */
+		if (!pt || pt->next_attempt_us > now || ulpd_fleet_busy(t->pid))
 			continue;
 		ulp_error_clear();
 		/* reported once a minute: the attempts go on every second */
@@ -742,12 +762,12 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 	close(pfd);
 	opts.display = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	if (ret == 0 && ulpd_get_string(req, "exe")) {
-		struct ulpd_fleet_op op = {
-			.apply = true, .patch = stored, .display = opts.display, .name = name
-		};
-
 		bool persist = ulpd_get_bool(req, "persist", false);
-		struct json_object *r;
+		struct ulpd_fleet_op op = { .apply = true,
+					    .persist = persist,
+					    .patch = stored,
+					    .display = opts.display,
+					    .name = name };
 
 		if (check_only)
 			return ulpd_reply_error(ulp_errorf(-EINVAL, "check takes -p, not --exe"),
@@ -764,10 +784,7 @@ static struct json_object *ulpd_apply(struct json_object *req, const struct ucre
 			if (ret < 0)
 				return ulpd_reply_error(ret, NULL);
 		}
-		r = ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op);
-		if (persist)
-			json_object_object_add(r, "persist", json_object_new_boolean(1));
-		return r;
+		return ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op, fd);
 	}
 	if (ret == 0)
 		ret = ulpd_target_get(pid, &t);
@@ -800,6 +817,8 @@ static int ulpd_known_target(struct json_object *req, const struct ucred *peer, 
 	if (ret < 0)
 		return ret;
 	ulpd_targets_prune();
+	if (ulpd_fleet_busy(pid))
+		return ulpd_fleet_busy_error(pid);
 	*out = ulpd_target_lookup(pid);
 	if (*out)
 		return 0;
@@ -811,7 +830,7 @@ static int ulpd_known_target(struct json_object *req, const struct ucred *peer, 
 /* Is the stored patch at path applied anywhere ulpd knows of, or kept for --persist? */
 static bool ulpd_store_in_use(const char *path)
 {
-	if (ulpd_persist_uses(path))
+	if (ulpd_persist_uses(path) || ulpd_fleet_uses(path))
 		return true;
 	for (size_t i = 0; i < ulpd_nr_targets; i++)
 		for (size_t k = 0; k < ulpd_targets[i]->nr_patches; k++)
@@ -836,7 +855,7 @@ static struct json_object *ulpd_revert(struct json_object *req, const struct ucr
 		/* the program's later processes are no longer patched either */
 		if (peer->uid == 0)
 			ulpd_persist_remove(ulpd_get_string(req, "exe"), name);
-		return ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op);
+		return ulpd_fleet(ulpd_get_string(req, "exe"), peer, &op, fd);
 	}
 	ret = ulpd_known_target(req, peer, name, &t);
 	if (ret == 0)
@@ -1004,7 +1023,9 @@ static struct json_object *ulpd_status_request(struct json_object *req, const st
 
 		if (ret == 0 && !ulpd_target_lookup(pid) && kill(pid, 0) < 0 && errno == ESRCH)
 			ret = ulp_errorf(-ESRCH, "no such process: %d", pid);
-		if (ret == 0)
+		/* one a running --exe request is changing: as it was before, if known */
+		t = ret == 0 && ulpd_fleet_busy(pid) ? ulpd_target_lookup(pid) : NULL;
+		if (ret == 0 && !t)
 			ret = ulpd_target_get(pid, &t);
 		if (ret < 0) {
 			json_object_put(procs);
@@ -1022,6 +1043,8 @@ static struct json_object *ulpd_status_request(struct json_object *req, const st
 	}
 	r = ulpd_reply_ok("status");
 	json_object_object_add(r, "processes", procs);
+	if (!json_object_object_get_ex(req, "pid", NULL))
+		json_object_object_add(r, "exe_requests", ulpd_fleet_status(peer));
 	return r;
 }
 

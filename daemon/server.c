@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fleet.h"
 #include "persist.h"
 #include "recovery.h"
 #include "store.h"
@@ -24,6 +25,15 @@
 #define ULPD_READ_TIMEOUT_MS 5000
 
 static volatile sig_atomic_t ulpd_stop;
+static int ulpd_listen_fd = -1;
+
+void ulpd_close_parent_fds(void)
+{
+	if (ulpd_listen_fd >= 0)
+		close(ulpd_listen_fd);
+	ulpd_waiters_close_fds();
+	ulpd_fleet_close_clients();
+}
 
 static void ulpd_on_signal(int sig)
 {
@@ -299,6 +309,7 @@ int ulpd_serve(const struct ulpd_config *cfg)
 			   strerror(-ret), -ret);
 		return 1;
 	}
+	ulpd_listen_fd = lfd;
 	ulpd_status_set_socket(path);
 	ulpd_log(LOG_INFO, "start", 0, NULL, "version %s, serving %s%s", ULP_VERSION, path,
 		 activated ? " (socket passed by systemd)" : "");
@@ -316,10 +327,12 @@ int ulpd_serve(const struct ulpd_config *cfg)
 	/* ready: connections are accepted from here on */
 	sd_notifyf(0, "READY=1\nSTATUS=Serving %s; no event yet", path);
 	while (!ulpd_stop) {
-		struct pollfd pfd[2 + 2 * ULPD_MAX_WAITING];
-		int fds[ULPD_MAX_WAITING], hooks[ULPD_MAX_WAITING], timeout = ulpd_tick(), n;
+		struct pollfd pfd[2 + 3 * ULPD_MAX_WAITING];
+		int fds[ULPD_MAX_WAITING], hooks[ULPD_MAX_WAITING], workers[ULPD_MAX_WAITING];
+		int timeout = ulpd_tick(), n;
 		size_t nw = ulpd_waiting_fds(fds, ULPD_MAX_WAITING);
 		size_t nh = ulpd_hook_fds(hooks, ULPD_MAX_WAITING);
+		size_t nf = ulpd_fleet_fds(workers, ULPD_MAX_WAITING);
 
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		/* clients shut their side down after the request: only a hang-up counts */
@@ -330,7 +343,10 @@ int ulpd_serve(const struct ulpd_config *cfg)
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;
 		pfd[1 + nw + nh] = (struct pollfd){ .fd = ulpd_persist_fd(), .events = POLLIN };
-		n = poll(pfd, 2 + nw + nh, timeout);
+		for (size_t i = 0; i < nf; i++)
+			pfd[2 + nw + nh + i] =
+				(struct pollfd){ .fd = workers[i], .events = POLLIN };
+		n = poll(pfd, 2 + nw + nh + nf, timeout);
 		if (n <= 0)
 			continue;
 		/* a program being started is waiting in execve() for ulpd (--persist) */
@@ -350,8 +366,17 @@ int ulpd_serve(const struct ulpd_config *cfg)
 			if (cfd >= 0)
 				ulpd_serve_client(cfd);
 		}
+		/*
+		 * What workers of an --exe request did: those processes are
+		 * ulpd's again.  Last, as it frees and makes targets (their
+		 * descriptors' numbers are reused).
+		 */
+		for (size_t i = 0; i < nf; i++)
+			if (pfd[2 + nw + nh + i].revents)
+				ulpd_fleet_ready(workers[i]);
 	}
 	sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
+	ulpd_fleet_shutdown();
 	ulpd_log(LOG_INFO, "stop", 0, NULL, "stopping (serving %s)", path);
 	close(lfd);
 	/*

@@ -10,6 +10,11 @@
 need_file "$PATCHES/patch_compute.so"
 need_file "$TARGETS/target_basic"
 need_file "$TARGETS/klp_target"
+need_file "$PATCHES/patch_klp_livepatch.so"
+# ulpd's workers wait for this file before they start (a test hook); it
+# is removed only to look at ulpd while an --exe request runs
+export ULPD_FLEET_HOLD=$TMP/go
+touch "$ULPD_FLEET_HOLD"
 start_ulpd
 mkdir -p "$TMP/bin"
 cp "$TARGETS/target_basic" "$TMP/bin/server"
@@ -25,6 +30,14 @@ start_target other klp_target
 fleet_result()
 {
 	jq -r --argjson p "$2" '.processes[] | select(.pid == $p) | .result' <<<"$1"
+}
+
+# jq_eq FILTER VALUE: jq -r FILTER of $OUT is VALUE.
+jq_eq()
+{
+	local got
+	got=$(jq -r "$1" <<<"$OUT")
+	[ "$got" = "$2" ] || fail "$1 is '$got', expected '$2' in: $OUT"
 }
 
 step "apply --exe: every process of the program, no other"
@@ -80,9 +93,57 @@ step "revert --exe"
 ulpctl_ok revert compute_fix --exe "$TMP/bin/server"
 assert_contains "$OUT" "process $(target_pid d): reverted" "revert --exe output"
 expect_reply d "call 5" "compute(5)=6"
+step "while an --exe request runs, ulpd serves the rest; --exe requests wait their turn"
+rm "$ULPD_FLEET_HOLD"
+bg_ulpctl_start fleet1 apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" --json
+FLEET1=$BG_PID
+# d_busy: a request naming d is refused, saying why (the request has it)
+d_busy()
+{
+	run_ulpctl apply "$PATCHES/patch_compute.so" -p "$(target_pid d)"
+	[ "$RC" -eq 1 ] && [[ $ERR == *"is being worked on by a running --exe request for $TMP/bin/server"* ]]
+}
+wait_until "process d to be the running --exe request's" "$WAIT_TIMEOUT" d_busy
+expect_fail revert compute_fix -p "$(target_pid d)" "try again once it has answered"
+ulpctl_ok status --json
+jq_eq '.exe_requests | length' 1
+jq_eq '.exe_requests[0].state' running
+jq_eq '.exe_requests[0].action' apply
+jq_eq '.exe_requests[0].total' 1
+jq_eq '.exe_requests[0].done' 0
+# another process is patched and reverted meanwhile
+ulpctl_ok apply "$PATCHES/patch_klp_livepatch.so" -p "$(target_pid other)"
+expect_reply other "call main" "main=main:livepatched"
+ulpctl_ok revert klp_livepatch -p "$(target_pid other)"
+expect_reply other "call main" "main=main:orig"
+# a second --exe request waits for the first, then runs
+bg_ulpctl_start fleet2 revert compute_fix --exe "$TMP/bin/server" --json
+FLEET2=$BG_PID
+second_waits()
+{
+	run_ulpctl status --json
+	[ "$RC" -eq 0 ] && [ "$(jq -r '.exe_requests[1].state' <<<"$OUT")" = waiting ]
+}
+wait_until "the second --exe request to wait" "$WAIT_TIMEOUT" second_waits
+ulpctl_ok status
+assert_contains "$OUT" "--exe request: apply patch 'compute_fix' to $TMP/bin/server: running, 0 of 1 process(es) done" "status"
+assert_contains "$OUT" "--exe request: revert patch 'compute_fix' in $TMP/bin/server: waiting" "status"
+pid_alive "$FLEET1" || fail "the held --exe request answered: $(cat "$TMP/fleet1.out" "$TMP/fleet1.err")"
+touch "$ULPD_FLEET_HOLD"
+BG_PID=$FLEET1 BG_OUT=$TMP/fleet1
+bg_ulpctl_finish
+assert_eq "$BG_RC" 0 "exit status of the first --exe request"
+assert_eq "$(fleet_result "$(cat "$TMP/fleet1.out")" "$(target_pid d)")" patched "result of d (first request)"
+BG_PID=$FLEET2 BG_OUT=$TMP/fleet2
+bg_ulpctl_finish
+assert_eq "$BG_RC" 0 "exit status of the second --exe request"
+assert_eq "$(fleet_result "$(cat "$TMP/fleet2.out")" "$(target_pid d)")" reverted "result of d (second request)"
+expect_reply d "call 5" "compute(5)=6"
+ulpctl_ok status --json
+jq_eq '.exe_requests | length' 0
+
 step "an object loaded after apply --exe is patched as it loads"
 # ulpd took the processes over from its workers: the loader hook talks to it
-need_file "$PATCHES/patch_klp_livepatch.so"
 cp "$TARGETS/klp_target" "$TMP/bin/klp"
 TARGETS=$TMP/bin
 start_target k klp
