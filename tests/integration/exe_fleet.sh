@@ -11,6 +11,7 @@ need_file "$PATCHES/patch_compute.so"
 need_file "$TARGETS/target_basic"
 need_file "$TARGETS/klp_target"
 need_file "$PATCHES/patch_klp_livepatch.so"
+need_file "$PATCHES/patch_gate.so"
 # ulpd's workers wait for this file before they start (a test hook); it
 # is removed only to look at ulpd while an --exe request runs
 export ULPD_FLEET_HOLD=$TMP/go
@@ -94,6 +95,28 @@ ulpctl_ok revert compute_fix --exe "$TMP/bin/server"
 assert_contains "$OUT" "process $(target_pid d): reverted" "revert --exe output"
 expect_reply d "call 5" "compute(5)=6"
 step "while an --exe request runs, ulpd serves the rest; --exe requests wait their turn"
+# a client already waits on a transition in another program, parked in gate()
+start_target g target_basic
+expect_reply g "blockgate 7" "blockgate=started"
+# gate_parked: a thread of g other than the main one sits in read()
+gate_parked()
+{
+	local task
+	for task in /proc/"$(target_pid g)"/task/*; do
+		[ "${task##*/}" != "$(target_pid g)" ] || continue
+		[[ $(cat "$task/syscall" 2>/dev/null) == "0 "* ]] && return 0
+	done
+	return 1
+}
+wait_until "g's gate thread to block in read()" "$WAIT_TIMEOUT" gate_parked
+bg_ulpctl_start gatewait apply "$PATCHES/patch_gate.so" -p "$(target_pid g)" --timeout 120
+GATEWAIT=$BG_PID
+g_switched()
+{
+	send_cmd g "value 5"
+	[ "$REPLY" = "value_fn(5)=1005" ]
+}
+wait_until "g's main thread to switch" "$WAIT_TIMEOUT" g_switched
 rm "$ULPD_FLEET_HOLD"
 bg_ulpctl_start fleet1 apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" --json
 FLEET1=$BG_PID
@@ -116,6 +139,14 @@ ulpctl_ok apply "$PATCHES/patch_klp_livepatch.so" -p "$(target_pid other)"
 expect_reply other "call main" "main=main:livepatched"
 ulpctl_ok revert klp_livepatch -p "$(target_pid other)"
 expect_reply other "call main" "main=main:orig"
+# the waiting client's transition completes: its reply ends at once (no
+# worker holds its connection open)
+expect_reply g release release=ok
+wait_until "the client waiting on g's transition to be answered" "$WAIT_TIMEOUT" pid_gone "$GATEWAIT"
+BG_PID=$GATEWAIT BG_OUT=$TMP/gatewait
+bg_ulpctl_finish
+assert_eq "$BG_RC" 0 "exit status of the apply to g"
+assert_contains "$(cat "$TMP/gatewait.out")" "applied patch 'gate_fix' to process $(target_pid g)" "apply to g"
 # a second --exe request waits for the first, then runs
 bg_ulpctl_start fleet2 revert compute_fix --exe "$TMP/bin/server" --json
 FLEET2=$BG_PID
@@ -142,6 +173,9 @@ expect_reply d "call 5" "compute(5)=6"
 ulpctl_ok status --json
 jq_eq '.exe_requests | length' 0
 
+ulpctl_ok revert gate_fix -p "$(target_pid g)"
+stop_target g
+
 step "an object loaded after apply --exe is patched as it loads"
 # ulpd took the processes over from its workers: the loader hook talks to it
 cp "$TARGETS/klp_target" "$TMP/bin/klp"
@@ -164,4 +198,36 @@ stop_target k
 run_ulpctl apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" -p "$(target_pid d)"
 assert_eq "$RC" 2 "exit status of apply with both -p and --exe (bad usage)"
 assert_contains "$ERR" "exclude each other" "apply with both -p and --exe"
+
+step "SIGTERM: the running --exe request is finished and answered, a waiting one refused"
+rm "$ULPD_FLEET_HOLD"
+bg_ulpctl_start fleet3 apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" --json
+FLEET3=$BG_PID
+wait_until "process d to be the running --exe request's" "$WAIT_TIMEOUT" d_busy
+bg_ulpctl_start fleet4 revert compute_fix --exe "$TMP/bin/server" --json
+FLEET4=$BG_PID
+wait_until "the second --exe request to wait" "$WAIT_TIMEOUT" second_waits
+kill -TERM "$ULPD_PID"
+touch "$ULPD_FLEET_HOLD"
+BG_PID=$FLEET3 BG_OUT=$TMP/fleet3
+bg_ulpctl_finish
+assert_eq "$BG_RC" 0 "exit status of the running --exe request"
+assert_eq "$(fleet_result "$(cat "$TMP/fleet3.out")" "$(target_pid d)")" patched "result of d"
+BG_PID=$FLEET4 BG_OUT=$TMP/fleet4
+bg_ulpctl_finish
+assert_eq "$BG_RC" 1 "exit status of the waiting --exe request"
+assert_contains "$(cat "$TMP/fleet4.err")" "ulpd stopped before this --exe request started; nothing was changed" "the waiting request's error"
+wait_until "ulpd to exit" "$WAIT_TIMEOUT" pid_gone "$ULPD_PID"
+set +e
+wait "$ULPD_PID"
+rc=$?
+set -e
+assert_eq "$rc" 0 "ulpd's exit status after SIGTERM"
+untrack_pid "$ULPD_PID"
+ULPD_PID=
+expect_reply d "call 5" "compute(5)=15"
+# what the finished request did is the next ulpd's
+start_ulpd
+ulpctl_ok status -p "$(target_pid d)"
+assert_contains "$OUT" "patch 'compute_fix': enabled=1" "status of d after the restart"
 test_done
