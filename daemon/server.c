@@ -14,15 +14,13 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "daemon.h"
 #include "fleet.h"
 #include "persist.h"
 #include "recovery.h"
 #include "store.h"
 #include "journal.h"
-
-#define ULPD_REQUEST_MAX (1 << 20)
-#define ULPD_READ_TIMEOUT_MS 5000
 
 static volatile sig_atomic_t ulpd_stop;
 static int ulpd_listen_fd = -1;
@@ -33,6 +31,7 @@ void ulpd_close_parent_fds(void)
 		close(ulpd_listen_fd);
 	ulpd_waiters_close_fds();
 	ulpd_fleet_close_clients();
+	ulpd_conn_close_all();
 }
 
 static void ulpd_on_signal(int sig)
@@ -157,134 +156,6 @@ static int ulpd_listen_activated(const struct ulpd_config *cfg, int *fd, char *b
  * The request line, and the file descriptor the client may send with it
  * (SCM_RIGHTS: the patch file, store.h) in *passed (-1 if none).
  */
-static char *ulpd_read_line(int fd, int *passed)
-{
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-
-	*passed = -1;
-	while (buf) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		union {
-			char buf[CMSG_SPACE(4 * sizeof(int))];
-			struct cmsghdr align;
-		} ctl;
-		struct iovec iov = { .iov_base = buf + len, .iov_len = cap - len - 1 };
-		struct msghdr msg = { .msg_iov = &iov,
-				      .msg_iovlen = 1,
-				      .msg_control = ctl.buf,
-				      .msg_controllen = sizeof(ctl.buf) };
-		ssize_t n;
-
-		if (poll(&pfd, 1, ULPD_READ_TIMEOUT_MS) <= 0)
-			break;
-		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n > 0 && c;
-		     c = CMSG_NXTHDR(&msg, c)) {
-			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			for (size_t i = 0; i < nfd; i++) {
-				int got;
-
-				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				/* one file per request: any other is closed */
-				if (*passed < 0)
-					*passed = got;
-				else
-					close(got);
-			}
-		}
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (memchr(buf, '\n', len))
-			return buf;
-		if (len + 1 == cap) {
-			char *nb;
-
-			if (cap >= ULPD_REQUEST_MAX)
-				break;
-			nb = realloc(buf, cap * 2);
-			if (!nb)
-				break;
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	if (buf && len) {
-		buf[len] = '\0';
-		return buf;
-	}
-	free(buf);
-	return NULL;
-}
-
-static void ulpd_write_all(int fd, const char *s, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, s, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		s += n;
-		len -= (size_t)n;
-	}
-}
-
-void ulpd_send_reply(int fd, struct json_object *reply)
-{
-	const char *out = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
-
-	ulpd_write_all(fd, out, strlen(out));
-	ulpd_write_all(fd, "\n", 1);
-	json_object_put(reply);
-	close(fd);
-}
-
-static void ulpd_serve_client(int fd)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct json_object *req = NULL, *reply;
-	int passed = -1;
-	char *line;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		close(fd);
-		return;
-	}
-	line = ulpd_read_line(fd, &passed);
-	if (line)
-		req = json_tokener_parse(line);
-	free(line);
-	/* the file the client sent; only ulpd sets this key */
-	if (req && json_object_is_type(req, json_type_object)) {
-		json_object_object_del(req, "_fd");
-		if (passed >= 0)
-			json_object_object_add(req, "_fd", json_object_new_int(passed));
-	}
-	if (!req || !json_object_is_type(req, json_type_object)) {
-		reply = json_object_new_object();
-		json_object_object_add(reply, "ok", json_object_new_boolean(0));
-		json_object_object_add(
-			reply, "error",
-			json_object_new_string("malformed request: expected one JSON object"));
-		json_object_object_add(reply, "errno", json_object_new_int(EINVAL));
-	} else {
-		reply = ulpd_handle_request(req, cred.uid, fd);
-	}
-	json_object_put(req);
-	if (passed >= 0)
-		close(passed);
-	if (reply)
-		ulpd_send_reply(fd, reply);
-}
-
 #define ULPD_MAX_WAITING 256
 
 int ulpd_serve(const struct ulpd_config *cfg)
@@ -327,26 +198,30 @@ int ulpd_serve(const struct ulpd_config *cfg)
 	/* ready: connections are accepted from here on */
 	sd_notifyf(0, "READY=1\nSTATUS=Serving %s; no event yet", path);
 	while (!ulpd_stop) {
-		struct pollfd pfd[2 + 3 * ULPD_MAX_WAITING];
+		struct pollfd pfd[2 + 3 * ULPD_MAX_WAITING + ULPD_CONNS_MAX];
 		int fds[ULPD_MAX_WAITING], hooks[ULPD_MAX_WAITING], workers[ULPD_MAX_WAITING];
-		int timeout = ulpd_tick(), n;
+		int timeout = ulpd_tick(), conn_timeout = ulpd_conn_expire(), n;
 		size_t nw = ulpd_waiting_fds(fds, ULPD_MAX_WAITING);
 		size_t nh = ulpd_hook_fds(hooks, ULPD_MAX_WAITING);
-		size_t nf = ulpd_fleet_fds(workers, ULPD_MAX_WAITING);
+		size_t nf = ulpd_fleet_fds(workers, ULPD_MAX_WAITING), nc;
 
-		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		/* too many requests being read: new ones wait in the listen queue */
+		pfd[0] = (struct pollfd){ .fd = ulpd_conn_full() ? -1 : lfd, .events = POLLIN };
 		/* clients shut their side down after the request: only a hang-up counts */
 		for (size_t i = 0; i < nw; i++)
 			pfd[1 + i] = (struct pollfd){ .fd = fds[i], .events = 0 };
 		for (size_t i = 0; i < nh; i++)
 			pfd[1 + nw + i] = (struct pollfd){ .fd = hooks[i], .events = POLLIN };
+		if (conn_timeout >= 0 && (timeout < 0 || conn_timeout < timeout))
+			timeout = conn_timeout;
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;
 		pfd[1 + nw + nh] = (struct pollfd){ .fd = ulpd_persist_fd(), .events = POLLIN };
 		for (size_t i = 0; i < nf; i++)
 			pfd[2 + nw + nh + i] =
 				(struct pollfd){ .fd = workers[i], .events = POLLIN };
-		n = poll(pfd, 2 + nw + nh + nf, timeout);
+		nc = ulpd_conn_pollfds(pfd + 2 + nw + nh + nf, ULPD_CONNS_MAX);
+		n = poll(pfd, 2 + nw + nh + nf + nc, timeout);
 		if (n <= 0)
 			continue;
 		/* a program being started is waiting in execve() for ulpd (--persist) */
@@ -360,12 +235,12 @@ int ulpd_serve(const struct ulpd_config *cfg)
 		for (size_t i = 0; i < nw; i++)
 			if (pfd[1 + i].revents & (POLLHUP | POLLERR))
 				ulpd_client_gone(fds[i]);
-		if (pfd[0].revents & POLLIN) {
-			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (cfd >= 0)
-				ulpd_serve_client(cfd);
-		}
+		/* requests and replies that can go on; then new connections */
+		for (size_t i = 0; i < nc; i++)
+			if (pfd[2 + nw + nh + nf + i].revents)
+				ulpd_conn_ready(pfd[2 + nw + nh + nf + i].fd);
+		if (pfd[0].revents & POLLIN)
+			ulpd_conn_accept(lfd);
 		/*
 		 * What workers of an --exe request did: those processes are
 		 * ulpd's again.  Last, as it frees and makes targets (their
@@ -377,6 +252,8 @@ int ulpd_serve(const struct ulpd_config *cfg)
 	}
 	sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
 	ulpd_fleet_shutdown();
+	/* the replies just sent, and those a slow client is still reading */
+	ulpd_conn_flush(2000);
 	ulpd_log(LOG_INFO, "stop", 0, NULL, "stopping (serving %s)", path);
 	close(lfd);
 	/*

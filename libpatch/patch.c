@@ -229,10 +229,11 @@ int ulp_object_prepare(struct ulp_target *t, struct ulp_process *p, struct ulp_s
 			"build-id mismatch for object '%s': patch '%s' is for %s, process %d has %s",
 			os->name, ap->info->name, oi->build_id, p->pid,
 			map->build_id ? map->build_id : "none");
+	/* an object not loaded has none, but a saved view read back gives it an empty array */
+	ulp_object_forget_funcs(os);
 	os->funcs = calloc(oi->nr_funcs ? oi->nr_funcs : 1, sizeof(*os->funcs));
 	if (!os->funcs)
 		return ulp_errorf(-ENOMEM, "out of memory");
-	os->nr_funcs = 0;
 	for (size_t f = 0; f < oi->nr_funcs && ret >= 0; f++) {
 		struct ulp_applied_func *fs = &os->funcs[os->nr_funcs];
 

@@ -81,6 +81,8 @@ void ulp_target_free(struct ulp_target *t)
 	for (size_t i = 0; i < t->nr_patches; i++)
 		ulp_applied_patch_free(t->patches[i]);
 	free(t->patches);
+	/* a patch being loaded: a saved view read back has one when ulpd died meanwhile */
+	ulp_applied_patch_free(t->applying);
 	ulp_target_end_transition(t);
 	if (t->hook_fd >= 0)
 		close(t->hook_fd);

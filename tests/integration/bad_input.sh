@@ -148,6 +148,27 @@ for i in 1 2 3 4 5 6; do
 	assert_ulpd_alive
 done
 
+step "clients that connect and send nothing stall no one"
+# 30 connections that never send a request; ulpd gives each 5 s to send
+# one.  Read one after the other, they held every other client for 150 s.
+/usr/bin/python3 - "$SOCK" "$TMP/silent.ready" <<'PY' &
+import socket, sys, time
+conns = []
+for _ in range(30):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    conns.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(120)
+PY
+SILENT=$!
+track_pid "$SILENT"
+wait_until "the silent clients to connect" "$WAIT_TIMEOUT" test -e "$TMP/silent.ready"
+# answered while the 30 wait for their time to run out (bounded well below 150 s)
+CMD_TIMEOUT=40 ulpctl_ok status
+assert_contains "$OUT" "no patched processes" "status while silent clients are connected"
+kill_pid "$SILENT" KILL
+
 step "ulpd still works after all that"
 check_t_unchanged
 start_target good target_basic

@@ -120,13 +120,16 @@ wait_until "g's main thread to switch" "$WAIT_TIMEOUT" g_switched
 rm "$ULPD_FLEET_HOLD"
 bg_ulpctl_start fleet1 apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" --json
 FLEET1=$BG_PID
-# d_busy: a request naming d is refused, saying why (the request has it)
-d_busy()
+# first_runs: status shows the first --exe request running (its workers held)
+first_runs()
 {
-	run_ulpctl apply "$PATCHES/patch_compute.so" -p "$(target_pid d)"
-	[ "$RC" -eq 1 ] && [[ $ERR == *"is being worked on by a running --exe request for $TMP/bin/server"* ]]
+	run_ulpctl status --json
+	[ "$RC" -eq 0 ] && [ "$(jq -r '.exe_requests[0].state' <<<"$OUT")" = running ]
 }
-wait_until "process d to be the running --exe request's" "$WAIT_TIMEOUT" d_busy
+wait_until "the --exe request to run" "$WAIT_TIMEOUT" first_runs
+# a request naming d is refused, saying why (the --exe request has it)
+expect_fail apply "$PATCHES/patch_compute.so" -p "$(target_pid d)" \
+	"process $(target_pid d) is being worked on by a running --exe request for $TMP/bin/server"
 expect_fail revert compute_fix -p "$(target_pid d)" "try again once it has answered"
 ulpctl_ok status --json
 jq_eq '.exe_requests | length' 1
@@ -203,7 +206,7 @@ step "SIGTERM: the running --exe request is finished and answered, a waiting one
 rm "$ULPD_FLEET_HOLD"
 bg_ulpctl_start fleet3 apply "$PATCHES/patch_compute.so" --exe "$TMP/bin/server" --json
 FLEET3=$BG_PID
-wait_until "process d to be the running --exe request's" "$WAIT_TIMEOUT" d_busy
+wait_until "the --exe request to run" "$WAIT_TIMEOUT" first_runs
 bg_ulpctl_start fleet4 revert compute_fix --exe "$TMP/bin/server" --json
 FLEET4=$BG_PID
 wait_until "the second --exe request to wait" "$WAIT_TIMEOUT" second_waits
