@@ -33,6 +33,17 @@ fleet_result()
 	jq -r --argjson p "$2" '.processes[] | select(.pid == $p) | .result' <<<"$1"
 }
 
+# fleet_finished PID LABEL RC [RESULT]: the background --exe request PID
+# (its output in $TMP/LABEL.out) exits RC, with RESULT for process d.
+fleet_finished()
+{
+	BG_PID=$1 BG_OUT=$TMP/$2
+	bg_ulpctl_finish
+	assert_eq "$BG_RC" "$3" "exit status of $2"
+	[ -z "$4" ] ||
+		assert_eq "$(fleet_result "$(cat "$TMP/$2.out")" "$(target_pid d)")" "$4" "result of d in $2"
+}
+
 # jq_eq FILTER VALUE: jq -r FILTER of $OUT is VALUE.
 jq_eq()
 {
@@ -164,14 +175,8 @@ assert_contains "$OUT" "--exe request: apply patch 'compute_fix' to $TMP/bin/ser
 assert_contains "$OUT" "--exe request: revert patch 'compute_fix' in $TMP/bin/server: waiting" "status"
 pid_alive "$FLEET1" || fail "the held --exe request answered: $(cat "$TMP/fleet1.out" "$TMP/fleet1.err")"
 touch "$ULPD_FLEET_HOLD"
-BG_PID=$FLEET1 BG_OUT=$TMP/fleet1
-bg_ulpctl_finish
-assert_eq "$BG_RC" 0 "exit status of the first --exe request"
-assert_eq "$(fleet_result "$(cat "$TMP/fleet1.out")" "$(target_pid d)")" patched "result of d (first request)"
-BG_PID=$FLEET2 BG_OUT=$TMP/fleet2
-bg_ulpctl_finish
-assert_eq "$BG_RC" 0 "exit status of the second --exe request"
-assert_eq "$(fleet_result "$(cat "$TMP/fleet2.out")" "$(target_pid d)")" reverted "result of d (second request)"
+fleet_finished "$FLEET1" fleet1 0 patched
+fleet_finished "$FLEET2" fleet2 0 reverted
 expect_reply d "call 5" "compute(5)=6"
 ulpctl_ok status --json
 jq_eq '.exe_requests | length' 0
@@ -212,13 +217,8 @@ FLEET4=$BG_PID
 wait_until "the second --exe request to wait" "$WAIT_TIMEOUT" second_waits
 kill -TERM "$ULPD_PID"
 touch "$ULPD_FLEET_HOLD"
-BG_PID=$FLEET3 BG_OUT=$TMP/fleet3
-bg_ulpctl_finish
-assert_eq "$BG_RC" 0 "exit status of the running --exe request"
-assert_eq "$(fleet_result "$(cat "$TMP/fleet3.out")" "$(target_pid d)")" patched "result of d"
-BG_PID=$FLEET4 BG_OUT=$TMP/fleet4
-bg_ulpctl_finish
-assert_eq "$BG_RC" 1 "exit status of the waiting --exe request"
+fleet_finished "$FLEET3" fleet3 0 patched
+fleet_finished "$FLEET4" fleet4 1 ""
 assert_contains "$(cat "$TMP/fleet4.err")" "ulpd stopped before this --exe request started; nothing was changed" "the waiting request's error"
 wait_until "ulpd to exit" "$WAIT_TIMEOUT" pid_gone "$ULPD_PID"
 set +e

@@ -144,11 +144,39 @@ kill_pid()
 	{ wait "$pid"; } 2>/dev/null || true
 }
 
+# stop_ulpd_clean: stop ulpd with SIGTERM as systemd would; it must exit 0
+# within 10 s, with no sanitizer report in its log (leaks show only at exit).
+stop_ulpd_clean()
+{
+	local i st
+	kill -TERM "$ULPD_PID" 2>/dev/null
+	for ((i = 0; i < 500; i++)); do
+		pid_alive "$ULPD_PID" || break
+		sleep 0.02
+	done
+	if pid_alive "$ULPD_PID"; then
+		log "FAIL: ulpd (pid $ULPD_PID) did not exit within 10 s of SIGTERM"
+		return 1
+	fi
+	wait "$ULPD_PID" 2>/dev/null
+	st=$?
+	untrack_pid "$ULPD_PID"
+	ULPD_PID=
+	if [ "$st" -ne 0 ] || grep -qE 'Sanitizer|runtime error:' "$TMP/ulpd.log"; then
+		log "FAIL: ulpd exited $st after SIGTERM; its log:"
+		tail -n 60 "$TMP/ulpd.log" >&2
+		return 1
+	fi
+	return 0
+}
+
 cleanup()
 {
 	local rc=$? name fd pid
 	set +e
 	trap - EXIT
+	# first: a test may track ulpd among its helpers, which are killed below
+	[ -n "$ULPD_PID" ] && [ "$rc" -eq 0 ] && ! stop_ulpd_clean && rc=1
 	[ "$rc" -ne 0 ] && dump_diagnostics
 	for name in "${!TPID[@]}"; do
 		kill_pid "${TPID[$name]}" KILL
