@@ -80,7 +80,12 @@ struct ulpd_fleet_job {
 /* The running request first, then those waiting for it. */
 static struct ulpd_fleet_job *ulpd_fleet_jobs[1 + ULPD_FLEET_QUEUE_MAX];
 static size_t ulpd_fleet_nr_jobs;
-static bool ulpd_fleet_running;
+
+/* The request whose workers are at work, or NULL (it is the first in line). */
+static struct ulpd_fleet_job *ulpd_fleet_running(void)
+{
+	return ulpd_fleet_nr_jobs && ulpd_fleet_jobs[0]->nr_workers ? ulpd_fleet_jobs[0] : NULL;
+}
 
 /* Does pid run the executable exe (st: its stat, id: its build-id or NULL)? */
 static int ulpd_runs_exe(pid_t pid, const char *exe, const struct stat *st, const char *id,
@@ -252,13 +257,12 @@ static int ulpd_fleet_pid_cmp(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-/* Fork the workers; they report through their pipes. */
+/* Fork the workers; they report through their pipes (none: fork failed). */
 static void ulpd_fleet_start(struct ulpd_fleet_job *job)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t k = (size_t)(cpus > 0 ? 8 * cpus : 8);
 
-	ulpd_fleet_running = true;
 	if (k > ULPD_FLEET_WORKERS_MAX)
 		k = ULPD_FLEET_WORKERS_MAX;
 	if (k > job->m)
@@ -426,7 +430,7 @@ static void ulpd_fleet_answer_first(struct json_object *r)
  */
 static void ulpd_fleet_next(void)
 {
-	while (!ulpd_fleet_running && ulpd_fleet_nr_jobs) {
+	while (!ulpd_fleet_running() && ulpd_fleet_nr_jobs) {
 		struct ulpd_fleet_job *job = ulpd_fleet_jobs[0];
 		int ret;
 
@@ -447,9 +451,10 @@ static void ulpd_fleet_next(void)
 		if (ret == 0 && job->m) {
 			qsort(job->by_pid, job->m, sizeof(*job->by_pid), ulpd_fleet_pid_cmp);
 			ulpd_fleet_start(job);
-			if (ulpd_fleet_running)
+			if (job->nr_workers)
 				return;
 		}
+		/* no worker could start: each process says so (ulpd_fleet_reply) */
 		ulpd_fleet_answer_first(ret < 0 ? ulpd_reply_error(ret, NULL)
 						: ulpd_fleet_reply(job));
 	}
@@ -458,7 +463,6 @@ static void ulpd_fleet_next(void)
 /* The running request's workers are all gone: answer it, start the next. */
 static void ulpd_fleet_finish(void)
 {
-	ulpd_fleet_running = false;
 	ulpd_fleet_answer_first(ulpd_fleet_reply(ulpd_fleet_jobs[0]));
 	ulpd_fleet_next();
 }
@@ -503,17 +507,18 @@ struct json_object *ulpd_fleet(const char *exe, const struct ucred *peer,
 
 size_t ulpd_fleet_fds(int *fds, size_t max)
 {
+	struct ulpd_fleet_job *job = ulpd_fleet_running();
 	size_t n = 0;
 
-	for (size_t w = 0; ulpd_fleet_running && w < ulpd_fleet_jobs[0]->nr_workers; w++)
-		if (ulpd_fleet_jobs[0]->w[w].fd >= 0 && n < max)
-			fds[n++] = ulpd_fleet_jobs[0]->w[w].fd;
+	for (size_t w = 0; job && w < job->nr_workers; w++)
+		if (job->w[w].fd >= 0 && n < max)
+			fds[n++] = job->w[w].fd;
 	return n;
 }
 
 void ulpd_fleet_ready(int fd)
 {
-	struct ulpd_fleet_job *job = ulpd_fleet_running ? ulpd_fleet_jobs[0] : NULL;
+	struct ulpd_fleet_job *job = ulpd_fleet_running();
 	bool left = false;
 
 	for (size_t w = 0; job && w < job->nr_workers; w++) {
@@ -528,11 +533,10 @@ void ulpd_fleet_ready(int fd)
 bool ulpd_fleet_busy(pid_t pid)
 {
 	struct ulpd_fleet_pid key = { .pid = pid }, *hit;
-	struct ulpd_fleet_job *job;
+	struct ulpd_fleet_job *job = ulpd_fleet_running();
 
-	if (!ulpd_fleet_running)
+	if (!job)
 		return false;
-	job = ulpd_fleet_jobs[0];
 	hit = bsearch(&key, job->by_pid, job->m, sizeof(*job->by_pid), ulpd_fleet_pid_cmp);
 	return hit && !job->e[hit->i].result[0];
 }
@@ -559,7 +563,7 @@ struct json_object *ulpd_fleet_status(const struct ucred *peer)
 
 	for (size_t i = 0; i < ulpd_fleet_nr_jobs; i++) {
 		struct ulpd_fleet_job *job = ulpd_fleet_jobs[i];
-		bool running = i == 0 && ulpd_fleet_running;
+		bool running = job == ulpd_fleet_running();
 		struct json_object *j;
 		size_t done = 0;
 
@@ -592,17 +596,16 @@ void ulpd_fleet_close_clients(void)
 
 void ulpd_fleet_shutdown(void)
 {
-	/* the running one to its end: its workers are changing processes */
-	while (ulpd_fleet_running) {
-		struct ulpd_fleet_job *job = ulpd_fleet_jobs[0];
+	struct ulpd_fleet_job *job = ulpd_fleet_running();
 
+	/* the running one to its end: its workers are changing processes */
+	if (job) {
 		for (size_t w = 0; w < job->nr_workers; w++) {
 			if (job->w[w].fd < 0)
 				continue;
 			fcntl(job->w[w].fd, F_SETFL, 0);
 			ulpd_fleet_worker_read(job, &job->w[w]);
 		}
-		ulpd_fleet_running = false;
 		ulpd_fleet_answer_first(ulpd_fleet_reply(job));
 	}
 	while (ulpd_fleet_nr_jobs) {

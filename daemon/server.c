@@ -152,10 +152,7 @@ static int ulpd_listen_activated(const struct ulpd_config *cfg, int *fd, char *b
 	return 0;
 }
 
-/*
- * The request line, and the file descriptor the client may send with it
- * (SCM_RIGHTS: the patch file, store.h) in *passed (-1 if none).
- */
+/* Waiting clients, loader hooks and --exe workers polled at most, each. */
 #define ULPD_MAX_WAITING 256
 
 int ulpd_serve(const struct ulpd_config *cfg)
