@@ -1030,6 +1030,12 @@ static const struct sym_cache_entry *sym_cache_find(const char *key)
 	return NULL;
 }
 
+/* What a symbol's cached value is relative to: a TLS offset is the same in every process. */
+static uint64_t sym_cache_bias(const struct ulp_symbol *sym, uint64_t bias)
+{
+	return sym->type == STT_TLS ? 0 : bias;
+}
+
 static void sym_cache_add(char *key, const struct ulp_symbol *sym, uint64_t bias)
 {
 	if (sym_cache_nr == sym_cache_cap) {
@@ -1045,7 +1051,7 @@ static void sym_cache_add(char *key, const struct ulp_symbol *sym, uint64_t bias
 	}
 	sym_cache[sym_cache_nr].key = key;
 	sym_cache[sym_cache_nr].sym = *sym;
-	sym_cache[sym_cache_nr].sym.addr -= bias;
+	sym_cache[sym_cache_nr].sym.addr -= sym_cache_bias(sym, bias);
 	sym_cache[sym_cache_nr].name = NULL;
 	sym_cache_nr++;
 }
@@ -1075,7 +1081,7 @@ int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char
 	if (hit) {
 		free(key);
 		*out = hit->sym;
-		out->addr += obj->map.bias;
+		out->addr += sym_cache_bias(out, obj->map.bias);
 		return 0;
 	}
 	err = ulp_symbols_lookup(syms, obj, objname, name, sympos, out);

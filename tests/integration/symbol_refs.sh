@@ -32,6 +32,18 @@ expect_reply c "tls count" tls=202
 assert_no_patches "$pid"
 stop_target c
 
+# A second process of the program (another load bias): ulpd resolves the
+# references again from what it learnt of the first, right for this one.
+start_target d klp_target
+dpid=$(target_pid d)
+expect_reply d "tls count" tls=1
+ulpctl_ok apply "$PATCH" -p "$dpid"
+expect_reply d count count=10
+expect_reply d "tls count" tls=101
+expect_reply d "thread tls count" "thread tls=100"
+ulpctl_ok revert klp_symbols -p "$dpid"
+stop_target d
+
 # A reference to a symbol the process lacks: refused, nothing changes.
 start_target m klp_target
 mpid=$(target_pid m)
