@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "error.h"
 #include "dlhook.h"
+#include "elf_cache.h"
 #include "inject.h"
 #include "patch_file.h"
 #include "process.h"
@@ -622,6 +623,8 @@ int ulpd_tick(void)
 		now = ulp_now_us();
 	}
 	ulpd_waiters_settle();
+	/* files of a program patched a while ago: not pinned until the next request */
+	ulp_elf_cache_expire(now);
 	if (now - ulpd_last_prune_us >= ULPD_PRUNE_INTERVAL_US) {
 		ulpd_targets_prune();
 		ulpd_last_prune_us = now;

@@ -33,7 +33,7 @@ static void drop(struct elf_cache_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-static void drop_idle(uint64_t now)
+void ulp_elf_cache_expire(uint64_t now)
 {
 	for (size_t i = 0; i < ELF_CACHE_SIZE; i++) {
 		if (elf_cache[i].elf && now - elf_cache[i].used_us > ELF_CACHE_IDLE_US)
@@ -45,7 +45,7 @@ Elf *ulp_elf_cache_get(const struct ulp_file_id *id)
 {
 	uint64_t now = ulp_now_us();
 
-	drop_idle(now);
+	ulp_elf_cache_expire(now);
 	for (size_t i = 0; i < ELF_CACHE_SIZE; i++) {
 		struct elf_cache_entry *e = &elf_cache[i];
 

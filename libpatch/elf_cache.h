@@ -40,6 +40,13 @@ Elf *ulp_elf_cache_get(const struct ulp_file_id *id);
  */
 int ulp_elf_cache_add(const struct ulp_file_id *id, int fd, Elf **out);
 
+/*
+ * Drop the entries unused for 30 s at time now (ulp_now_us()).  Lookups do
+ * it too; a process that makes none for a while calls it on its own, or
+ * the last files it read stay mapped.
+ */
+void ulp_elf_cache_expire(uint64_t now);
+
 /* Drop every entry (their files stay open for references still held). */
 void ulp_elf_cache_flush(void);
 

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "elf_cache.h"
+#include "process.h"
 
 #include <fcntl.h>
 #include <libelf.h>
@@ -123,6 +124,27 @@ static void test_flush(void **state)
 	elf_end(elf);
 }
 
+/* An entry unused for 30 s goes at the next expiry, not before; a used one stays. */
+static void test_expire(void **state)
+{
+	struct ulp_file_id id;
+	Elf *elf;
+	int fd = open_self(&id);
+	uint64_t added;
+
+	(void)state;
+	added = ulp_now_us();
+	assert_int_equal(ulp_elf_cache_add(&id, fd, &elf), 0);
+	close(fd);
+	elf_end(elf);
+	ulp_elf_cache_expire(added + 29 * 1000000ull);
+	elf = ulp_elf_cache_get(&id);
+	assert_non_null(elf);
+	elf_end(elf);
+	ulp_elf_cache_expire(ulp_now_us() + 31 * 1000000ull);
+	assert_null(ulp_elf_cache_get(&id));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +152,7 @@ int main(void)
 		cmocka_unit_test_setup(test_another_file_is_refused, setup),
 		cmocka_unit_test_setup(test_not_elf, setup),
 		cmocka_unit_test_setup(test_flush, setup),
+		cmocka_unit_test_setup(test_expire, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
