@@ -948,18 +948,18 @@ static void ulp_adopt_find_loading(struct ulp_session *s, struct ulp_symbols *sy
 {
 	struct ulp_applied_patch *ap = s->t->applying;
 	uint64_t scratch = s->t->rt_info + offsetof(struct ulp_rt_info, scratch);
-	struct ulp_symbol dlopen_sym, dlclose_sym;
-	uint64_t args[2] = { scratch, RTLD_LAZY | RTLD_NOLOAD }, handle = 0, r;
+	uint64_t args[2] = { scratch, RTLD_LAZY | RTLD_NOLOAD }, handle = 0, r, dlopen_fn,
+		 dlclose_fn;
 	char path[64];
 
 	if (!ap || ap->handle || ap->memfd < 0)
 		return;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", ap->memfd);
-	if (ulp_symbols_resolve(syms, "libc.so.6", "dlopen", 0, &dlopen_sym) == 0 &&
-	    ulp_symbols_resolve(syms, "libc.so.6", "dlclose", 0, &dlclose_sym) == 0 &&
+	if (ulp_symbols_libc_func(syms, "dlopen", &dlopen_fn) == 0 &&
+	    ulp_symbols_libc_func(syms, "dlclose", &dlclose_fn) == 0 &&
 	    ulp_mem_write(s->p, scratch, path, strlen(path) + 1) == 0 &&
-	    ulp_runtime_call(s->t, s->p, dlopen_sym.addr, args, 2, &handle) == 0 && handle &&
-	    ulp_runtime_call(s->t, s->p, dlclose_sym.addr, &handle, 1, &r) == 0 &&
+	    ulp_runtime_call(s->t, s->p, dlopen_fn, args, 2, &handle) == 0 && handle &&
+	    ulp_runtime_call(s->t, s->p, dlclose_fn, &handle, 1, &r) == 0 &&
 	    ulp_mem_read_u64(s->p, handle, &ap->bias) == 0)
 		ap->handle = handle;
 	ulp_error_clear();

@@ -235,19 +235,6 @@ static int ulp_pick_parked_thread(struct ulp_process *p, struct ulp_symbols *sym
 	return ret;
 }
 
-static int ulp_libc_func(struct ulp_symbols *syms, const char *name, uint64_t *addr)
-{
-	struct ulp_symbol sym;
-	int ret = ulp_symbols_resolve(syms, "libc.so.6", name, 0, &sym);
-
-	if (ret == -ENOTUNIQ)
-		ret = ulp_symbols_resolve(syms, "libc.so.6", name, 1, &sym);
-	if (ret < 0)
-		return ulp_error_prefix(ret, "cannot inject the ulp runtime");
-	*addr = sym.addr;
-	return 0;
-}
-
 /*
  * The target reaches our runtime file itself at its path: loaded by path,
  * its pages are shared with every process that has it.  Otherwise (another
@@ -273,16 +260,16 @@ static int ulp_resolve_libc(struct ulp_symbols *syms, struct ulp_libc_funcs *f)
 {
 	int ret;
 
-	if ((ret = ulp_libc_func(syms, "mmap", &f->mmap)) < 0 ||
-	    (ret = ulp_libc_func(syms, "munmap", &f->munmap)) < 0 ||
-	    (ret = ulp_libc_func(syms, "dlopen", &f->dlopen)) < 0 ||
-	    (ret = ulp_libc_func(syms, "dlerror", &f->dlerror)) < 0 ||
-	    (ret = ulp_libc_func(syms, "memfd_create", &f->memfd_create)) < 0 ||
-	    (ret = ulp_libc_func(syms, "close", &f->close)) < 0 ||
-	    (ret = ulp_libc_func(syms, "pthread_self", &f->pthread_self)) < 0 ||
-	    (ret = ulp_libc_func(syms, "pthread_detach", &f->pthread_detach)) < 0 ||
-	    (ret = ulp_libc_func(syms, "pthread_create", &f->pthread_create)) < 0)
-		return ret;
+	if ((ret = ulp_symbols_libc_func(syms, "mmap", &f->mmap)) < 0 ||
+	    (ret = ulp_symbols_libc_func(syms, "munmap", &f->munmap)) < 0 ||
+	    (ret = ulp_symbols_libc_func(syms, "dlopen", &f->dlopen)) < 0 ||
+	    (ret = ulp_symbols_libc_func(syms, "dlerror", &f->dlerror)) < 0 ||
+	    (ret = ulp_symbols_libc_func(syms, "memfd_create", &f->memfd_create)) < 0 ||
+	    (ret = ulp_symbols_libc_func(syms, "close", &f->close)) < 0 ||
+	    (ret = ulp_symbols_libc_func(syms, "pthread_self", &f->pthread_self)) < 0 ||
+	    (ret = ulp_symbols_libc_func(syms, "pthread_detach", &f->pthread_detach)) < 0 ||
+	    (ret = ulp_symbols_libc_func(syms, "pthread_create", &f->pthread_create)) < 0)
+		return ulp_error_prefix(ret, "cannot inject the ulp runtime");
 	return 0;
 }
 

@@ -1092,6 +1092,18 @@ int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char
 	return err;
 }
 
+int ulp_symbols_libc_func(struct ulp_symbols *syms, const char *name, uint64_t *addr)
+{
+	struct ulp_symbol sym;
+	int ret = ulp_symbols_resolve(syms, "libc.so.6", name, 0, &sym);
+
+	if (ret == -ENOTUNIQ)
+		ret = ulp_symbols_resolve(syms, "libc.so.6", name, 1, &sym);
+	if (ret == 0)
+		*addr = sym.addr;
+	return ret;
+}
+
 static int ulp_symbols_lookup(struct ulp_symbols *syms, struct sym_object *obj, const char *objname,
 			      const char *name, unsigned long sympos, struct ulp_symbol *out)
 {

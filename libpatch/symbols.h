@@ -67,6 +67,13 @@ int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char
 			unsigned long sympos, struct ulp_symbol *out);
 
 /*
+ * The address of C library function name (in libc.so.6), for ulp's own
+ * calls into the process: with several definitions by that name, the
+ * first (sympos 1) instead of -ENOTUNIQ.
+ */
+int ulp_symbols_libc_func(struct ulp_symbols *syms, const char *name, uint64_t *addr);
+
+/*
  * Name of the symbol containing addr and its start, for diagnostics
  * (e.g. "sleeping in function foo").  NULL if none.
  */
