@@ -1056,8 +1056,8 @@ static void sym_cache_add(char *key, const struct ulp_symbol *sym, uint64_t bias
 	sym_cache_nr++;
 }
 
-static int ulp_symbols_lookup(struct ulp_symbols *syms, struct sym_object *obj, const char *objname,
-			      const char *name, unsigned long sympos, struct ulp_symbol *out);
+static int ulp_symbols_lookup(struct sym_object *obj, const char *objname, const char *name,
+			      unsigned long sympos, struct ulp_symbol *out);
 
 int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char *name,
 			unsigned long sympos, struct ulp_symbol *out)
@@ -1084,7 +1084,7 @@ int ulp_symbols_resolve(struct ulp_symbols *syms, const char *object, const char
 		out->addr += sym_cache_bias(out, obj->map.bias);
 		return 0;
 	}
-	err = ulp_symbols_lookup(syms, obj, objname, name, sympos, out);
+	err = ulp_symbols_lookup(obj, objname, name, sympos, out);
 	if (err == 0 && key)
 		sym_cache_add(key, out, obj->map.bias);
 	else
@@ -1104,14 +1104,13 @@ int ulp_symbols_libc_func(struct ulp_symbols *syms, const char *name, uint64_t *
 	return ret;
 }
 
-static int ulp_symbols_lookup(struct ulp_symbols *syms, struct sym_object *obj, const char *objname,
-			      const char *name, unsigned long sympos, struct ulp_symbol *out)
+static int ulp_symbols_lookup(struct sym_object *obj, const char *objname, const char *name,
+			      unsigned long sympos, struct ulp_symbol *out)
 {
 	struct candidate *cands = NULL, *pick = NULL;
 	size_t nr = 0, cap = 0;
 	int err;
 
-	(void)syms;
 	if (dwfl_module_getsymtab(obj->mod) < 0)
 		return ulp_errorf(-ENOENT,
 				  "symbol '%s' not found in object '%s': no symbol table (%s)",
