@@ -298,7 +298,8 @@ static int ulp_borrow(struct ulp_process *p, struct ulp_symbols *syms, struct ul
 static int ulp_runtime_memfd(struct ulp_process *p, struct ulp_remote *r,
 			     const struct ulp_libc_funcs *f, char *path, size_t size, int64_t *fd)
 {
-	static const char name[] = "libulp-rt.so"; /* see ULP_RT_MAPPED */
+	/* the name ulpd later knows the runtime by in the maps */
+	static const char name[] = ULP_RT_MAPPED;
 	uint64_t args[2] = { ulp_remote_scratch(r), MFD_CLOEXEC | MFD_ALLOW_SEALING }, tfd, ret;
 	int rc;
 

@@ -533,33 +533,6 @@ int ulp_process_wait_thread(struct ulp_process *p, struct ulp_thread *t, int tim
 	}
 }
 
-int ulp_thread_stop(struct ulp_process *p, struct ulp_thread *t)
-{
-	pid_t tid = t->tid;
-	int ret;
-
-	t->want_stop = true;
-	if (!t->stopped && ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0) {
-		if (errno == ESRCH) {
-			ulp_thread_mark_gone(t);
-			return -ESRCH;
-		}
-		return ulp_errorf(-errno, "cannot interrupt thread %d: %s", tid, strerror(errno));
-	}
-	for (int waited = 0; !t->stopped; waited++) {
-		if (waited > 5000)
-			return ulp_errorf(-ETIMEDOUT, "thread %d did not stop within 5 s", tid);
-		ret = ulp_process_poll(p, 1);
-		if (ret < 0)
-			return ret;
-		t = ulp_process_find_thread(p, tid);
-		ulp_thread_reap(p, t);
-		if (t->gone)
-			return -ESRCH;
-	}
-	return ulp_thread_read_regs(t);
-}
-
 int ulp_thread_resume(struct ulp_process *p, struct ulp_thread *t)
 {
 	int sig = t->pending_sig;

@@ -61,7 +61,6 @@ int ulp_process_stop_all(struct ulp_process *p);
 /* Resume every thread, the first stopped first: none waits for the others twice. */
 int ulp_process_resume_all(struct ulp_process *p);
 
-int ulp_thread_stop(struct ulp_process *p, struct ulp_thread *t);
 int ulp_thread_resume(struct ulp_process *p, struct ulp_thread *t);
 
 /* Fill t->regs from a stopped thread. */
