@@ -612,14 +612,23 @@ static int ulp_runtime_call_channel(struct ulp_target *t, struct ulp_process *p,
 }
 
 /* ulpd's copy of the worker's end of the channel, taken from the target. */
+/* The worker's channel, taken from the process once: 0 or an error with its message. */
 static int ulp_worker_channel_take(struct ulp_target *t, struct ulp_process *p)
 {
-	if (t->worker_fd >= 0 || t->worker_tfd < 0)
-		return t->worker_fd;
-	t->worker_fd = ulp_proc_take_fd(p->pid, t->worker_tfd);
-	if (t->worker_fd < 0)
-		t->worker_fd = -1;
-	return t->worker_fd;
+	int fd;
+
+	if (t->worker_fd >= 0)
+		return 0;
+	if (t->worker_tfd < 0)
+		return ulp_errorf(-EBADF, "the ulp runtime in process %d has no worker channel",
+				  p->pid);
+	fd = ulp_proc_take_fd(p->pid, t->worker_tfd);
+	if (fd < 0)
+		return ulp_errorf(
+			-EBADF, "cannot take the ulp runtime's channel (fd %d) from process %d: %s",
+			t->worker_tfd, p->pid, strerror(-fd));
+	t->worker_fd = fd;
+	return 0;
 }
 
 int ulp_runtime_start_worker(struct ulp_target *t, struct ulp_process *p, struct ulp_symbols *syms)
@@ -656,11 +665,12 @@ int ulp_runtime_start_worker(struct ulp_target *t, struct ulp_process *p, struct
 int ulp_runtime_call(struct ulp_target *t, struct ulp_process *p, uint64_t fn, const uint64_t *args,
 		     int nr_args, uint64_t *ret)
 {
+	int err;
+
 	ulp_trace("runtime call 0x%llx", (unsigned long long)fn);
-	if (ulp_worker_channel_take(t, p) < 0)
-		return ulp_errorf(
-			-EBADF, "cannot take the ulp runtime's channel (fd %d) from process %d: %s",
-			t->worker_tfd, p->pid, strerror(errno));
+	err = ulp_worker_channel_take(t, p);
+	if (err < 0)
+		return err;
 	return ulp_runtime_call_channel(t, p, fn, args, nr_args, ret);
 }
 
